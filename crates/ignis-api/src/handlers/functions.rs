@@ -1,0 +1,300 @@
+//! `/api/v1/functions`: create, list, read, update, delete functions and
+//! read their code.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use ignis_core::{validate_name, Function, FunctionConfig, FunctionPatch, IgnisError};
+use ignis_package::Archive;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::extract::JsonBody;
+use crate::{ApiError, ApiResult, ErrorBody, SharedState};
+
+/// Function code: inline source files, or a zip archive in base64. Exactly one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeInput {
+    /// File path to UTF-8 content, e.g. `{"main.py": "def handler(event, context): ..."}`.
+    pub files: Option<BTreeMap<String, String>>,
+    /// A zip archive, base64-encoded (standard alphabet, with padding).
+    pub zip_base64: Option<String>,
+}
+
+/// Body of `POST /api/v1/functions`: `name`, `code`, `runtime`, `handler`,
+/// and any configuration field (the rest take defaults).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateFunctionRequest {
+    pub name: String,
+    pub code: CodeInput,
+    #[schema(inline)]
+    pub config: FunctionPatch,
+}
+
+/// Body of `PUT /api/v1/functions/{name}`: new code and/or any configuration
+/// fields; the fields left out keep their values.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateFunctionRequest {
+    pub code: Option<CodeInput>,
+    #[schema(inline)]
+    pub config: FunctionPatch,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunctionList {
+    pub functions: Vec<Function>,
+}
+
+/// Splits a request object into `code`, optionally `name`, and the config
+/// patch; unknown fields are rejected by the patch's parser.
+fn split_body(
+    body: Value,
+    with_name: bool,
+) -> Result<(Option<String>, Option<CodeInput>, FunctionPatch), ApiError> {
+    let Value::Object(mut obj) = body else {
+        return Err(ApiError::invalid("request body must be a JSON object"));
+    };
+    let name = if with_name {
+        match obj.remove("name") {
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err(ApiError::invalid("`name` must be a string")),
+            None => return Err(ApiError::invalid("`name` is required")),
+        }
+    } else {
+        None
+    };
+    let code = match obj.remove("code") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<CodeInput>(v)
+                .map_err(|e| ApiError::invalid(format!("invalid `code`: {e}")))?,
+        ),
+    };
+    let patch = serde_json::from_value::<FunctionPatch>(Value::Object(Map::from_iter(obj)))
+        .map_err(|e| ApiError::invalid(format!("invalid function configuration: {e}")))?;
+    Ok((name, code, patch))
+}
+
+/// Normalizes uploaded code into the canonical archive.
+fn package(code: CodeInput, limit: u64) -> ApiResult<Archive> {
+    match (code.files, code.zip_base64) {
+        (Some(files), None) => Ok(ignis_package::from_files(&files, limit)?),
+        (None, Some(b64)) => {
+            // Reject before decoding what cannot fit.
+            if (b64.len() as u64 / 4) * 3 > limit + 3 {
+                return Err(ApiError(IgnisError::new(
+                    ignis_core::ErrorKind::PayloadTooLarge,
+                    format!("code archive is over the limit of {limit} bytes"),
+                )));
+            }
+            let zip = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| {
+                    ApiError::invalid(format!("`code.zip_base64` is not valid base64: {e}"))
+                })?;
+            Ok(ignis_package::from_zip(&zip, limit)?)
+        }
+        _ => Err(ApiError::invalid(
+            "`code` must have exactly one of `files` and `zip_base64`",
+        )),
+    }
+}
+
+/// The handler's module must be in the archive.
+fn check_handler(config: &FunctionConfig, archive: &Archive) -> ApiResult<()> {
+    let candidates = config.handler_files();
+    if candidates.iter().any(|f| archive.contains(f)) {
+        return Ok(());
+    }
+    let mut listing: Vec<&str> = archive.files.iter().map(String::as_str).take(20).collect();
+    if archive.files.len() > 20 {
+        listing.push("...");
+    }
+    Err(ApiError::invalid(format!(
+        "handler `{}` needs {} in the code archive, which holds: {}",
+        config.handler,
+        candidates
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" or "),
+        listing.join(", ")
+    )))
+}
+
+#[utoipa::path(post, path = "/api/v1/functions", tag = "functions",
+    request_body = CreateFunctionRequest,
+    responses(
+        (status = 201, description = "Created", body = Function),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 409, description = "Name or route taken", body = ErrorBody),
+        (status = 413, description = "Code over the size limit", body = ErrorBody)))]
+pub async fn create(
+    State(state): State<SharedState>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let (name, code, patch) = split_body(body, true)?;
+    let name = name.unwrap_or_default();
+    validate_name(&name)?;
+    let code = code.ok_or_else(|| ApiError::invalid("`code` is required"))?;
+    let config = patch.into_new_config()?;
+    let archive = package(code, state.config.max_code_bytes)?;
+    check_handler(&config, &archive)?;
+    let f = state
+        .registry
+        .store()
+        .create_function(&name, &config, &archive)
+        .await?;
+    let f = state.registry.put(f);
+    tracing::info!(function = %f.name, version = f.version, "function created");
+    let mut response = (StatusCode::CREATED, Json(&*f)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/functions/{}", f.name)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/api/v1/functions", tag = "functions",
+    responses((status = 200, description = "All functions, by name", body = FunctionList)))]
+pub async fn list(State(state): State<SharedState>) -> Json<Value> {
+    let functions: Vec<Value> = state
+        .registry
+        .list()
+        .iter()
+        .filter_map(|f| serde_json::to_value(&**f).ok())
+        .collect();
+    Json(serde_json::json!({ "functions": functions }))
+}
+
+fn lookup(state: &SharedState, name: &str) -> ApiResult<std::sync::Arc<Function>> {
+    state
+        .registry
+        .get(name)
+        .ok_or_else(|| ApiError::not_found(format!("function `{name}` does not exist")))
+}
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 200, description = "The function", body = Function),
+        (status = 404, description = "No such function", body = ErrorBody)))]
+pub async fn get(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Function>> {
+    Ok(Json((*lookup(&state, &name)?).clone()))
+}
+
+#[utoipa::path(put, path = "/api/v1/functions/{name}", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    request_body = UpdateFunctionRequest,
+    responses(
+        (status = 200, description = "Updated (version bumped when anything changed)", body = Function),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody),
+        (status = 409, description = "Route taken, or a concurrent update", body = ErrorBody),
+        (status = 413, description = "Code over the size limit", body = ErrorBody)))]
+pub async fn update(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Function>> {
+    let current = lookup(&state, &name)?;
+    let (_, code, patch) = split_body(body, false)?;
+    if code.is_none() && patch.is_empty() {
+        return Err(ApiError::invalid(
+            "nothing to update: give `code` and/or configuration fields",
+        ));
+    }
+    let config = patch.apply(&current.config)?;
+    let archive = code
+        .map(|c| package(c, state.config.max_code_bytes))
+        .transpose()?;
+    match &archive {
+        Some(a) => check_handler(&config, a)?,
+        None if config.runtime != current.config.runtime
+            || config.handler != current.config.handler =>
+        {
+            let stored = state
+                .registry
+                .store()
+                .read_code(&current.code_sha256)
+                .await?;
+            let stored = ignis_package::from_zip(&stored, u64::MAX)?;
+            check_handler(&config, &stored)?;
+        }
+        None => {}
+    }
+    let same_code = archive
+        .as_ref()
+        .is_none_or(|a| a.sha256 == current.code_sha256);
+    if same_code && config == current.config {
+        // Nothing changed: no new version, no drained pool.
+        return Ok(Json((*current).clone()));
+    }
+    let code = if same_code { None } else { archive.as_ref() };
+    let f = state
+        .registry
+        .store()
+        .update_function(&name, current.version, &config, code)
+        .await?;
+    let f = state.registry.put(f);
+    state.engine.function_updated(f.clone());
+    tracing::info!(function = %f.name, version = f.version, "function updated");
+    Ok(Json((*f).clone()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/functions/{name}", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such function", body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !state.registry.store().delete_function(&name).await? {
+        return Err(ApiError::not_found(format!(
+            "function `{name}` does not exist"
+        )));
+    }
+    state.registry.remove(&name);
+    state.engine.function_removed(&name);
+    tracing::info!(function = %name, "function deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/code", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 200, description = "The normalized zip archive", content_type = "application/zip"),
+        (status = 404, description = "No such function", body = ErrorBody)))]
+pub async fn code(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let f = lookup(&state, &name)?;
+    let bytes = state.registry.store().read_code(&f.code_sha256).await?;
+    let disposition = format!("attachment; filename=\"{}-v{}.zip\"", f.name, f.version);
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&f.code_sha256) {
+        headers.insert("x-ignis-code-sha256", v);
+    }
+    Ok(response)
+}

@@ -1,0 +1,61 @@
+//! `GET /api/v1/health` and `GET /api/v1/pools`.
+
+use axum::extract::State;
+use axum::Json;
+use ignis_engine::PoolInfo;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::SharedState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when every backend can run sandboxes, `degraded` otherwise.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_s: u64,
+    pub functions: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub backends: Vec<ignis_sandbox::BackendStatus>,
+    /// Memory reserved by sandboxes and the budget, MiB.
+    pub memory_used_mb: u64,
+    pub memory_budget_mb: u64,
+    /// Invocation records dropped because the writer was behind.
+    pub records_dropped: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "system",
+    responses((status = 200, description = "Server and backend status", body = Health)))]
+pub async fn health(State(state): State<SharedState>) -> Json<Health> {
+    let backends = state.engine.backend_status().await;
+    let ok = !backends.is_empty() && backends.iter().all(|b| b.available);
+    let (used, budget) = state.engine.memory();
+    Json(Health {
+        status: if ok { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.started.elapsed().as_secs(),
+        functions: state.registry.list().len(),
+        backends,
+        memory_used_mb: used,
+        memory_budget_mb: budget,
+        records_dropped: state
+            .engine
+            .recorder_stats()
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Pools {
+    #[schema(value_type = Vec<Object>)]
+    pub pools: Vec<PoolInfo>,
+}
+
+#[utoipa::path(get, path = "/api/v1/pools", tag = "system",
+    responses((status = 200, description = "Sandboxes by function and state, queue depths", body = Pools)))]
+pub async fn pools(State(state): State<SharedState>) -> Json<Pools> {
+    Json(Pools {
+        pools: state.engine.pools(),
+    })
+}

@@ -1,0 +1,133 @@
+//! `POST /api/v1/functions/{name}/invoke` and the invocation records.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ignis_core::{InvocationRecord, StartKind, Trigger};
+use ignis_engine::Outcome;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::extract::body_bytes;
+use crate::{ApiError, ApiResult, ErrorBody, SharedState};
+
+/// Parses an event: any JSON value; an empty body is `{}`.
+pub(crate) fn parse_event(bytes: &[u8]) -> ApiResult<Box<RawValue>> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid("the event must be UTF-8 JSON"))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return RawValue::from_string("{}".into()).map_err(|e| ApiError::invalid(e.to_string()));
+    }
+    serde_json::from_str::<Box<RawValue>>(text)
+        .map_err(|e| ApiError::invalid(format!("the event is not valid JSON: {e}")))
+}
+
+/// Headers every invocation response carries.
+pub(crate) fn outcome_headers(outcome: &Outcome, headers: &mut HeaderMap) {
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    set("x-ignis-invocation-id", outcome.id.clone());
+    set("x-ignis-function-version", outcome.version.to_string());
+    set(
+        "x-ignis-cold-start",
+        matches!(outcome.start, Some(StartKind::Cold | StartKind::Stem)).to_string(),
+    );
+    if let Some(start) = outcome.start {
+        set("x-ignis-start", start.as_str().to_string());
+    }
+    set("x-ignis-duration-ms", format!("{:.3}", outcome.total_ms));
+}
+
+#[utoipa::path(post, path = "/api/v1/functions/{name}/invoke", tag = "invoke",
+    params(("name" = String, Path, description = "Function name")),
+    request_body(content = Object, description = "The event: any JSON value (empty body = `{}`)"),
+    responses(
+        (status = 200, description = "The handler's return value, as JSON", body = Object,
+         headers(("X-Ignis-Invocation-Id" = String), ("X-Ignis-Cold-Start" = bool), ("X-Ignis-Duration-Ms" = f64))),
+        (status = 400, description = "The event is not JSON", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody),
+        (status = 413, description = "Event over 6 MiB", body = ErrorBody),
+        (status = 429, description = "Throttled (see Retry-After)", body = ErrorBody),
+        (status = 502, description = "FunctionError, InitError, OutOfMemory, SandboxCrashed, InvalidResult, ResponseTooLarge", body = ErrorBody),
+        (status = 503, description = "No backend, or shutting down", body = ErrorBody),
+        (status = 504, description = "Timeout", body = ErrorBody)))]
+pub async fn invoke(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let f = state
+        .registry
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("function `{name}` does not exist")))?;
+    let bytes = body_bytes(req, &()).await?;
+    let event = parse_event(&bytes)?;
+    let outcome = state.engine.invoke(f, event, Trigger::Api).await;
+    Ok(respond(outcome))
+}
+
+fn respond(outcome: Outcome) -> Response {
+    let mut headers = HeaderMap::new();
+    outcome_headers(&outcome, &mut headers);
+    let mut response = match outcome.result {
+        Ok(value) => {
+            let mut r = (StatusCode::OK, String::from(value.get())).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(e) => ApiError(e).into_response(),
+    };
+    response.headers_mut().extend(headers);
+    response
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// How many records, newest first (1..=1000, default 50).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvocationList {
+    pub invocations: Vec<InvocationRecord>,
+}
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/invocations", tag = "invoke",
+    params(("name" = String, Path, description = "Function name"), ListParams),
+    responses(
+        (status = 200, description = "Recent invocations, newest first", body = InvocationList),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)))]
+pub async fn invocations(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<InvocationList>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("`limit` must be between 1 and 1000"));
+    }
+    if state.registry.get(&name).is_none() {
+        return Err(ApiError::not_found(format!(
+            "function `{name}` does not exist"
+        )));
+    }
+    let invocations = state
+        .registry
+        .store()
+        .list_invocations(&name, limit)
+        .await?;
+    Ok(Json(InvocationList { invocations }))
+}

@@ -1,0 +1,37 @@
+//! One module per API resource.
+
+pub mod functions;
+pub mod health;
+pub mod invoke;
+pub mod triggers;
+
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use ignis_core::{ErrorKind, IgnisError};
+
+use crate::ApiError;
+
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {method} {}", uri.path()))
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let mut r = ApiError::invalid(format!("method {method} is not allowed on {}", uri.path()))
+        .into_response();
+    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// A panic in a handler is a bug: answer 500 in the usual shape.
+pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    ApiError(IgnisError::new(
+        ErrorKind::Internal,
+        format!("handler panicked: {detail}"),
+    ))
+    .into_response()
+}

@@ -1,0 +1,294 @@
+//! HTTP triggers: any method on `/fn/{route}[/...]` calls the function with
+//! an API Gateway HTTP API (v2) proxy event, and a `{statusCode, headers,
+//! body, isBase64Encoded}` result becomes the HTTP response.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ignis_core::{ErrorKind, IgnisError, Trigger};
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use crate::extract::body_bytes;
+use crate::handlers::invoke::outcome_headers;
+use crate::{ApiError, ApiResult, ErrorBody, SharedState};
+
+#[utoipa::path(post, path = "/fn/{route}", tag = "triggers",
+    params(("route" = String, Path, description = "The function's route, plus any sub-path; any method")),
+    request_body(content = String, description = "Passed to the handler as `body`"),
+    responses(
+        (status = 200, description = "The handler's `statusCode`/`headers`/`body`, or its return value as JSON"),
+        (status = 404, description = "No function has this route", body = ErrorBody),
+        (status = 502, description = "The function failed", body = ErrorBody),
+        (status = 504, description = "Timeout", body = ErrorBody)))]
+pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResult<Response> {
+    let path = req
+        .uri()
+        .path()
+        .strip_prefix("/fn")
+        .unwrap_or("/")
+        .to_string();
+    let (function, rest) = state
+        .registry
+        .route(&path)
+        .ok_or_else(|| ApiError::not_found(format!("no function has the route of {path}")))?;
+    let method = req.method().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let headers = req.headers().clone();
+    let source_ip = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let route = function.config.route.clone().unwrap_or_default();
+    let body = body_bytes(req, &()).await?;
+
+    let event = gateway_event(GatewayRequest {
+        method: &method,
+        path: &path,
+        route: &route,
+        rest: &rest,
+        query: &query,
+        headers: &headers,
+        source_ip: &source_ip,
+        body: &body,
+    });
+    let event = RawValue::from_string(event.to_string())
+        .map_err(|e| ApiError(IgnisError::internal(e.to_string())))?;
+    let outcome = state.engine.invoke(function, event, Trigger::Http).await;
+    let mut extra = HeaderMap::new();
+    outcome_headers(&outcome, &mut extra);
+    let mut response = match outcome.result {
+        Ok(value) => http_response(value.get())?,
+        Err(e) => ApiError(e).into_response(),
+    };
+    response.headers_mut().extend(extra);
+    Ok(response)
+}
+
+struct GatewayRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    route: &'a str,
+    rest: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    source_ip: &'a str,
+    body: &'a [u8],
+}
+
+/// The API Gateway HTTP API payload format 2.0.
+fn gateway_event(r: GatewayRequest<'_>) -> Value {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    let mut cookies = Vec::new();
+    for (name, value) in r.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == header::COOKIE {
+            cookies.extend(value.split(';').map(|c| c.trim().to_string()));
+            continue;
+        }
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    for pair in r.query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (decode(k), decode(v));
+        params
+            .entry(k)
+            .and_modify(|old| {
+                old.push(',');
+                old.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    let (body, is_base64) = match std::str::from_utf8(r.body) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(r.body),
+            true,
+        ),
+    };
+    let now = chrono::Utc::now();
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("ANY {}/{{proxy+}}", r.route),
+        "rawPath": r.path,
+        "rawQueryString": r.query,
+        "headers": headers,
+        "requestContext": {
+            "http": {
+                "method": r.method,
+                "path": r.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": r.source_ip,
+                "userAgent": r.headers.get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()).unwrap_or(""),
+            },
+            "routeKey": format!("ANY {}/{{proxy+}}", r.route),
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        },
+        "pathParameters": { "proxy": r.rest.trim_start_matches('/') },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    });
+    if let Some(obj) = event.as_object_mut() {
+        if !params.is_empty() {
+            obj.insert("queryStringParameters".into(), json!(params));
+        }
+        if !cookies.is_empty() {
+            obj.insert("cookies".into(), json!(cookies));
+        }
+    }
+    event
+}
+
+/// Percent-decoding of a query component (`+` is a space).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A handler's result as an HTTP response: a proxy response object when it
+/// has `statusCode`, else the value as JSON with 200.
+fn http_response(value: &str) -> ApiResult<Response> {
+    let parsed: Value =
+        serde_json::from_str(value).map_err(|e| ApiError(IgnisError::internal(e.to_string())))?;
+    let Some(obj) = parsed.as_object().filter(|o| o.contains_key("statusCode")) else {
+        let mut r = (StatusCode::OK, value.to_string()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(r);
+    };
+    proxy_response(obj).map_err(|m| {
+        ApiError(IgnisError::new(
+            ErrorKind::InvalidResult,
+            format!("the handler returned an invalid HTTP response: {m}"),
+        ))
+    })
+}
+
+fn proxy_response(obj: &Map<String, Value>) -> Result<Response, String> {
+    let status = obj
+        .get("statusCode")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or("`statusCode` must be an HTTP status code")?;
+    let is_base64 = obj
+        .get("isBase64Encoded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let body: Vec<u8> = match obj.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if is_base64 => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(|e| format!("`body` is not valid base64: {e}"))?,
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        // API Gateway would reject it; being lenient costs nothing.
+        Some(other) => other.to_string().into_bytes(),
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    if let Some(h) = obj.get("headers").and_then(Value::as_object) {
+        for (k, v) in h {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("bad header name {k:?}"))?;
+            let value =
+                HeaderValue::from_str(&v).map_err(|_| format!("bad value of header {k:?}"))?;
+            headers.append(name, value);
+        }
+    }
+    if let Some(cookies) = obj.get("cookies").and_then(Value::as_array) {
+        for c in cookies.iter().filter_map(Value::as_str) {
+            let value = HeaderValue::from_str(c).map_err(|_| "bad cookie".to_string())?;
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query_components() {
+        assert_eq!(decode("a%20b+c"), "a b c");
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz"), "%zz");
+        assert_eq!(decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn builds_a_v2_event() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        headers.insert("cookie", HeaderValue::from_static("s=1; t=2"));
+        let e = gateway_event(GatewayRequest {
+            method: "PATCH",
+            path: "/hello/x/y",
+            route: "/hello",
+            rest: "/x/y",
+            query: "a=1&b=x%20y&a=2",
+            headers: &headers,
+            source_ip: "127.0.0.1",
+            body: b"hi",
+        });
+        assert_eq!(e["rawPath"], "/hello/x/y");
+        assert_eq!(e["rawQueryString"], "a=1&b=x%20y&a=2");
+        assert_eq!(e["queryStringParameters"]["a"], "1,2");
+        assert_eq!(e["queryStringParameters"]["b"], "x y");
+        assert_eq!(e["headers"]["x-a"], "1,2");
+        assert_eq!(e["cookies"][1], "t=2");
+        assert_eq!(e["requestContext"]["http"]["method"], "PATCH");
+        assert_eq!(e["pathParameters"]["proxy"], "x/y");
+        assert_eq!(e["body"], "hi");
+        assert_eq!(e["isBase64Encoded"], false);
+    }
+}

@@ -1,0 +1,91 @@
+//! The HTTP surface of ignis.
+//!
+//! `router(state)` builds the whole application: the management API under
+//! `/api/v1`, the invoke API, HTTP triggers under `/fn/`, and the OpenAPI
+//! document generated from the handlers' annotations. [`ApiError`] is the
+//! only place where errors become status codes.
+
+mod error;
+mod extract;
+pub mod handlers;
+mod openapi;
+mod registry;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use axum::Router;
+use ignis_engine::Engine;
+
+pub use error::{status_of, ApiError, ApiResult, ErrorBody};
+pub use openapi::ApiDoc;
+pub use registry::Registry;
+
+/// Limits of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest code archive, bytes (zip, or the sum of inline files).
+    pub max_code_bytes: u64,
+    /// Largest invoke payload, bytes.
+    pub max_event_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_code_bytes: ignis_package::DEFAULT_MAX_ARCHIVE_BYTES,
+            max_event_bytes: 6 * 1024 * 1024,
+        }
+    }
+}
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub registry: Registry,
+    pub engine: Engine,
+    pub config: ApiConfig,
+    pub started: Instant,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// The whole HTTP application.
+pub fn router(state: SharedState) -> Router {
+    use handlers::{functions, health, invoke, triggers};
+    // Base64 makes a zip 4/3 larger; allow for the JSON around it.
+    let management_limit = (state.config.max_code_bytes as usize) / 3 * 4 + (1 << 20);
+    let event_limit = state.config.max_event_bytes;
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::document))
+        .route("/functions", get(functions::list).post(functions::create))
+        .route(
+            "/functions/{name}",
+            get(functions::get)
+                .put(functions::update)
+                .delete(functions::delete),
+        )
+        .route("/functions/{name}/code", get(functions::code))
+        .route("/functions/{name}/invocations", get(invoke::invocations))
+        .layer(DefaultBodyLimit::max(management_limit))
+        .route(
+            "/functions/{name}/invoke",
+            post(invoke::invoke).layer(DefaultBodyLimit::max(event_limit)),
+        )
+        .route("/pools", get(health::pools));
+    Router::new()
+        .nest("/api/v1", api)
+        .route(
+            "/fn/{*path}",
+            any(triggers::trigger).layer(DefaultBodyLimit::max(event_limit)),
+        )
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            handlers::panicked,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

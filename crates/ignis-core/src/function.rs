@@ -1,0 +1,599 @@
+//! The function model: what a user deploys, its limits and defaults, and the
+//! validation every API input goes through.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::IgnisError;
+
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Limits and defaults of the function model, in one place.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    pub const TIMEOUT_MS: RangeInclusive<u64> = 100..=900_000;
+    pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
+    pub const MEMORY_MB: RangeInclusive<u32> = 64..=4096;
+    pub const DEFAULT_MEMORY_MB: u32 = 128;
+    pub const CPUS: RangeInclusive<f64> = 0.05..=16.0;
+    pub const DEFAULT_CPUS: f64 = 0.5;
+    /// Sum of the UTF-8 lengths of all keys and values.
+    pub const ENV_TOTAL_BYTES: usize = 4096;
+    pub const MIN_WARM: RangeInclusive<u32> = 0..=100;
+    pub const DEFAULT_MIN_WARM: u32 = 0;
+    pub const MAX_CONCURRENCY: RangeInclusive<u32> = 1..=1000;
+    pub const DEFAULT_MAX_CONCURRENCY: u32 = 10;
+    pub const BATCH_MAX_SIZE: RangeInclusive<u32> = 1..=64;
+    pub const DEFAULT_BATCH_MAX_SIZE: u32 = 1;
+    pub const BATCH_MAX_WAIT_MS: RangeInclusive<u64> = 0..=1000;
+    pub const DEFAULT_BATCH_MAX_WAIT_MS: u64 = 0;
+    pub const QUEUE_TIMEOUT_MS: RangeInclusive<u64> = 0..=900_000;
+    pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 10_000;
+    pub const KEEP_ALIVE_S: RangeInclusive<u64> = 0..=86_400;
+    pub const DEFAULT_KEEP_ALIVE_S: u64 = 600;
+    pub const ROUTE_MAX_LEN: usize = 256;
+    pub const HANDLER_MAX_LEN: usize = 256;
+}
+
+/// The language runtime a function is written for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    Python3,
+    Nodejs,
+}
+
+impl Runtime {
+    pub const ALL: [Runtime; 2] = [Runtime::Python3, Runtime::Nodejs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Python3 => "python3",
+            Runtime::Nodejs => "nodejs",
+        }
+    }
+
+    /// Source file extensions a handler module may have, in lookup order.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Python3 => &["py"],
+            Runtime::Nodejs => &["js", "mjs", "cjs"],
+        }
+    }
+}
+
+impl std::fmt::Display for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = IgnisError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "python3" => Ok(Runtime::Python3),
+            "nodejs" => Ok(Runtime::Nodejs),
+            other => Err(IgnisError::invalid(format!(
+                "unknown runtime `{other}`: expected `python3` or `nodejs`"
+            ))),
+        }
+    }
+}
+
+/// The isolation technology a function's sandboxes run on.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    #[default]
+    Docker,
+    Microvm,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Docker => "docker",
+            BackendKind::Microvm => "microvm",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = IgnisError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "docker" => Ok(BackendKind::Docker),
+            "microvm" => Ok(BackendKind::Microvm),
+            other => Err(IgnisError::invalid(format!(
+                "unknown backend `{other}`: expected `docker` or `microvm`"
+            ))),
+        }
+    }
+}
+
+/// Everything about a function that a user configures, except its code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FunctionConfig {
+    pub runtime: Runtime,
+    /// `FILE.FUNC`: `main.handler` is function `handler` in `main.py` / `main.js`.
+    pub handler: String,
+    /// HTTP trigger path, e.g. `/hello`; calls to `/fn/hello[/...]` invoke the function.
+    pub route: Option<String>,
+    pub backend: BackendKind,
+    /// Bound on one handler execution, in milliseconds (100..=900000).
+    pub timeout_ms: u64,
+    /// Memory limit of each sandbox in MiB (64..=4096).
+    pub memory_mb: u32,
+    /// CPU share of each sandbox, in cores (0.05..=16).
+    pub cpus: f64,
+    /// Environment variables given to the handler (4 KiB in total).
+    pub env: BTreeMap<String, String>,
+    /// Initialized sandboxes kept ready at all times.
+    pub min_warm: u32,
+    /// Most calls of this function running at once.
+    pub max_concurrency: u32,
+    /// Most queued calls sent to one sandbox in one `invoke` message (1 = no batching).
+    pub batch_max_size: u32,
+    /// How long a call may wait for others to fill a batch, in milliseconds.
+    pub batch_max_wait_ms: u64,
+    /// Whether async Node.js handlers of one batch may run concurrently.
+    pub batch_concurrent: bool,
+    /// How long a call may wait in the queue before it is throttled, in milliseconds.
+    pub queue_timeout_ms: u64,
+    /// Idle sandboxes are reaped after this many seconds.
+    pub keep_alive_s: u64,
+}
+
+/// A deployed function, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Function {
+    pub name: String,
+    /// Increases with every change of code or configuration.
+    pub version: u64,
+    #[serde(flatten)]
+    pub config: FunctionConfig,
+    /// Content address (sha256, hex) of the normalized code archive.
+    pub code_sha256: String,
+    pub code_size_bytes: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+/// A partial configuration: every field optional. Creating a function applies
+/// a patch to the defaults; updating one applies it to the current config.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionPatch {
+    pub runtime: Option<Runtime>,
+    pub handler: Option<String>,
+    /// `null` removes the route.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub route: Option<Option<String>>,
+    pub backend: Option<BackendKind>,
+    pub timeout_ms: Option<u64>,
+    pub memory_mb: Option<u32>,
+    pub cpus: Option<f64>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub min_warm: Option<u32>,
+    pub max_concurrency: Option<u32>,
+    pub batch_max_size: Option<u32>,
+    pub batch_max_wait_ms: Option<u64>,
+    pub batch_concurrent: Option<bool>,
+    pub queue_timeout_ms: Option<u64>,
+    pub keep_alive_s: Option<u64>,
+}
+
+/// Distinguishes a field set to `null` (`Some(None)`) from an absent one (`None`).
+fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+impl FunctionPatch {
+    /// Builds a full configuration for a new function. `runtime` and `handler`
+    /// are required; everything else has a default.
+    pub fn into_new_config(self) -> Result<FunctionConfig, IgnisError> {
+        let runtime = self
+            .runtime
+            .ok_or_else(|| IgnisError::invalid("`runtime` is required (`python3` or `nodejs`)"))?;
+        let handler = self
+            .handler
+            .clone()
+            .ok_or_else(|| IgnisError::invalid("`handler` is required, e.g. `main.handler`"))?;
+        let base = FunctionConfig {
+            runtime,
+            handler,
+            route: None,
+            backend: BackendKind::default(),
+            timeout_ms: limits::DEFAULT_TIMEOUT_MS,
+            memory_mb: limits::DEFAULT_MEMORY_MB,
+            cpus: limits::DEFAULT_CPUS,
+            env: BTreeMap::new(),
+            min_warm: limits::DEFAULT_MIN_WARM,
+            max_concurrency: limits::DEFAULT_MAX_CONCURRENCY,
+            batch_max_size: limits::DEFAULT_BATCH_MAX_SIZE,
+            batch_max_wait_ms: limits::DEFAULT_BATCH_MAX_WAIT_MS,
+            batch_concurrent: false,
+            queue_timeout_ms: limits::DEFAULT_QUEUE_TIMEOUT_MS,
+            keep_alive_s: limits::DEFAULT_KEEP_ALIVE_S,
+        };
+        self.apply(&base)
+    }
+
+    /// Applies the patch to `base` and validates the result.
+    pub fn apply(self, base: &FunctionConfig) -> Result<FunctionConfig, IgnisError> {
+        let mut c = base.clone();
+        if let Some(v) = self.runtime {
+            c.runtime = v;
+        }
+        if let Some(v) = self.handler {
+            c.handler = v;
+        }
+        if let Some(v) = self.route {
+            c.route = v;
+        }
+        if let Some(v) = self.backend {
+            c.backend = v;
+        }
+        if let Some(v) = self.timeout_ms {
+            c.timeout_ms = v;
+        }
+        if let Some(v) = self.memory_mb {
+            c.memory_mb = v;
+        }
+        if let Some(v) = self.cpus {
+            c.cpus = v;
+        }
+        if let Some(v) = self.env {
+            c.env = v;
+        }
+        if let Some(v) = self.min_warm {
+            c.min_warm = v;
+        }
+        if let Some(v) = self.max_concurrency {
+            c.max_concurrency = v;
+        }
+        if let Some(v) = self.batch_max_size {
+            c.batch_max_size = v;
+        }
+        if let Some(v) = self.batch_max_wait_ms {
+            c.batch_max_wait_ms = v;
+        }
+        if let Some(v) = self.batch_concurrent {
+            c.batch_concurrent = v;
+        }
+        if let Some(v) = self.queue_timeout_ms {
+            c.queue_timeout_ms = v;
+        }
+        if let Some(v) = self.keep_alive_s {
+            c.keep_alive_s = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == FunctionPatch::default()
+    }
+}
+
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    field: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), IgnisError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(IgnisError::invalid(format!(
+            "`{field}` is {value}, must be between {} and {}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+impl FunctionConfig {
+    /// Checks every field against the model's rules.
+    pub fn validate(&self) -> Result<(), IgnisError> {
+        validate_handler(&self.handler)?;
+        if let Some(route) = &self.route {
+            validate_route(route)?;
+        }
+        check_range("timeout_ms", self.timeout_ms, limits::TIMEOUT_MS)?;
+        check_range("memory_mb", self.memory_mb, limits::MEMORY_MB)?;
+        if !self.cpus.is_finite() {
+            return Err(IgnisError::invalid("`cpus` must be a number"));
+        }
+        check_range("cpus", self.cpus, limits::CPUS)?;
+        validate_env(&self.env)?;
+        check_range("min_warm", self.min_warm, limits::MIN_WARM)?;
+        check_range(
+            "max_concurrency",
+            self.max_concurrency,
+            limits::MAX_CONCURRENCY,
+        )?;
+        if self.min_warm > self.max_concurrency {
+            return Err(IgnisError::invalid(format!(
+                "`min_warm` ({}) cannot exceed `max_concurrency` ({})",
+                self.min_warm, self.max_concurrency
+            )));
+        }
+        check_range(
+            "batch_max_size",
+            self.batch_max_size,
+            limits::BATCH_MAX_SIZE,
+        )?;
+        check_range(
+            "batch_max_wait_ms",
+            self.batch_max_wait_ms,
+            limits::BATCH_MAX_WAIT_MS,
+        )?;
+        check_range(
+            "queue_timeout_ms",
+            self.queue_timeout_ms,
+            limits::QUEUE_TIMEOUT_MS,
+        )?;
+        check_range("keep_alive_s", self.keep_alive_s, limits::KEEP_ALIVE_S)?;
+        Ok(())
+    }
+
+    /// The handler's module path and function name: `src/app.run` gives
+    /// (`src/app`, `run`).
+    pub fn handler_parts(&self) -> (&str, &str) {
+        split_handler(&self.handler).unwrap_or((&self.handler, ""))
+    }
+
+    /// Files that may hold the handler module, in lookup order.
+    pub fn handler_files(&self) -> Vec<String> {
+        let (module, _) = self.handler_parts();
+        self.runtime
+            .extensions()
+            .iter()
+            .map(|ext| format!("{module}.{ext}"))
+            .collect()
+    }
+}
+
+fn split_handler(handler: &str) -> Option<(&str, &str)> {
+    let (module, func) = handler.rsplit_once('.')?;
+    Some((module, func))
+}
+
+/// `name`: `[a-z0-9][a-z0-9-_]{0,63}`.
+pub fn validate_name(name: &str) -> Result<(), IgnisError> {
+    let bytes = name.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 64
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(IgnisError::invalid(format!(
+            "invalid function name {name:?}: use 1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit"
+        )))
+    }
+}
+
+/// `route`: an absolute path of one or more segments of `[A-Za-z0-9._~-]`,
+/// no `.` or `..` segment, no trailing slash.
+pub fn validate_route(route: &str) -> Result<(), IgnisError> {
+    let bad = |why: &str| {
+        Err(IgnisError::invalid(format!(
+            "invalid route {route:?}: {why}"
+        )))
+    };
+    if !route.starts_with('/') {
+        return bad("it must start with `/`");
+    }
+    if route.len() > limits::ROUTE_MAX_LEN {
+        return bad("it is longer than 256 characters");
+    }
+    for segment in route[1..].split('/') {
+        if segment.is_empty() {
+            return bad("empty path segment (double or trailing `/`, or `/` alone)");
+        }
+        if segment == "." || segment == ".." {
+            return bad("`.` and `..` segments are not allowed");
+        }
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+        {
+            return bad("segments may only hold A-Z, a-z, 0-9, `.`, `_`, `~` and `-`");
+        }
+    }
+    Ok(())
+}
+
+/// `handler`: `PATH.FUNC`, a relative module path and an identifier.
+pub fn validate_handler(handler: &str) -> Result<(), IgnisError> {
+    let bad = |why: &str| {
+        Err(IgnisError::invalid(format!(
+            "invalid handler {handler:?}: {why}; expected FILE.FUNCTION such as `main.handler`"
+        )))
+    };
+    if handler.len() > limits::HANDLER_MAX_LEN {
+        return bad("longer than 256 characters");
+    }
+    let Some((module, func)) = split_handler(handler) else {
+        return bad("no `.` between file and function");
+    };
+    let ident_start = |c: char| c.is_ascii_alphabetic() || c == '_' || c == '$';
+    let ident_rest = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    if !func.starts_with(ident_start) || !func.chars().all(ident_rest) {
+        return bad("the function name is not an identifier");
+    }
+    if module.is_empty() || module.starts_with('/') {
+        return bad("the file part must be a relative path");
+    }
+    for segment in module.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return bad("the file part has an empty, `.` or `..` segment");
+        }
+        if !segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return bad("the file part may only hold A-Z, a-z, 0-9, `_`, `-`, `.` and `/`");
+        }
+    }
+    Ok(())
+}
+
+fn validate_env(env: &BTreeMap<String, String>) -> Result<(), IgnisError> {
+    let mut total = 0;
+    for (k, v) in env {
+        let valid_key = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_key {
+            return Err(IgnisError::invalid(format!(
+                "invalid environment variable name {k:?}: use A-Z, a-z, 0-9 and `_`, not starting with a digit"
+            )));
+        }
+        if k.starts_with("IGNIS_") || k.starts_with("AWS_LAMBDA_") {
+            return Err(IgnisError::invalid(format!(
+                "environment variable {k:?} is reserved (prefixes IGNIS_ and AWS_LAMBDA_ are set by ignis)"
+            )));
+        }
+        if v.contains('\0') {
+            return Err(IgnisError::invalid(format!(
+                "environment variable {k:?} contains a NUL byte"
+            )));
+        }
+        total += k.len() + v.len();
+    }
+    if total > limits::ENV_TOTAL_BYTES {
+        return Err(IgnisError::invalid(format!(
+            "environment variables take {total} bytes, the limit is {} bytes",
+            limits::ENV_TOTAL_BYTES
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "0", "hello-world_2", &"a".repeat(64)] {
+            validate_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "-a",
+            "_a",
+            "A",
+            "a.b",
+            "a/b",
+            "é",
+            &"a".repeat(65),
+            "a b",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn routes() {
+        for ok in ["/hello", "/a/b-c/d.e", "/v1/~user"] {
+            validate_route(ok).unwrap();
+        }
+        for bad in [
+            "", "/", "hello", "/a/", "//a", "/a/../b", "/./a", "/a b", "/a?b", "/a%20",
+        ] {
+            assert!(validate_route(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn handlers() {
+        for ok in ["main.handler", "src/app.run", "my-mod.$fn", "a.b.c"] {
+            validate_handler(ok).unwrap();
+        }
+        for bad in [
+            "main", ".handler", "main.", "/abs.h", "../x.h", "a//b.h", "m.1x", "m.a-b",
+        ] {
+            assert!(validate_handler(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn defaults_and_ranges() {
+        let patch = FunctionPatch {
+            runtime: Some(Runtime::Python3),
+            handler: Some("main.handler".into()),
+            ..Default::default()
+        };
+        let c = patch.clone().into_new_config().unwrap();
+        assert_eq!(c.timeout_ms, 3000);
+        assert_eq!(c.memory_mb, 128);
+        assert_eq!(c.backend, BackendKind::Docker);
+        let too_big = FunctionPatch {
+            memory_mb: Some(8192),
+            ..patch.clone()
+        };
+        assert!(too_big.into_new_config().is_err());
+        let nan = FunctionPatch {
+            cpus: Some(f64::NAN),
+            ..patch
+        };
+        assert!(nan.into_new_config().is_err());
+    }
+
+    #[test]
+    fn env_limits() {
+        let mut env = BTreeMap::new();
+        env.insert("A".into(), "x".repeat(4095));
+        assert!(validate_env(&env).is_ok());
+        env.insert("B".into(), "x".into());
+        assert!(validate_env(&env).is_err());
+        let reserved: BTreeMap<_, _> = [("IGNIS_X".to_string(), String::new())].into();
+        assert!(validate_env(&reserved).is_err());
+    }
+
+    #[test]
+    fn route_can_be_cleared() {
+        let p: FunctionPatch = serde_json::from_str(r#"{"route": null}"#).unwrap();
+        assert_eq!(p.route, Some(None));
+        let p: FunctionPatch = serde_json::from_str(r#"{}"#).unwrap();
+        assert_eq!(p.route, None);
+        assert!(serde_json::from_str::<FunctionPatch>(r#"{"bogus": 1}"#).is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! The record kept for every invocation.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{BackendKind, ErrorKind};
+
+/// How an invocation arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// `POST /api/v1/functions/{name}/invoke`
+    Api,
+    /// An HTTP trigger route under `/fn/`.
+    Http,
+}
+
+/// Where the sandbox that served a call came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StartKind {
+    /// A new sandbox was booted for this call.
+    Cold,
+    /// A pre-booted generic sandbox was initialized with the function's code.
+    Stem,
+    /// An idle, initialized sandbox was reused.
+    Warm,
+}
+
+impl StartKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartKind::Cold => "cold",
+            StartKind::Stem => "stem",
+            StartKind::Warm => "warm",
+        }
+    }
+}
+
+/// Outcome of an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InvocationStatus {
+    Success,
+    Error,
+    Timeout,
+    Throttled,
+}
+
+impl InvocationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationStatus::Success => "success",
+            InvocationStatus::Error => "error",
+            InvocationStatus::Timeout => "timeout",
+            InvocationStatus::Throttled => "throttled",
+        }
+    }
+
+    pub fn from_error(kind: Option<ErrorKind>) -> Self {
+        match kind {
+            None => InvocationStatus::Success,
+            Some(ErrorKind::Timeout) => InvocationStatus::Timeout,
+            Some(ErrorKind::Throttled) => InvocationStatus::Throttled,
+            Some(_) => InvocationStatus::Error,
+        }
+    }
+}
+
+/// One invocation, as stored and listed by `GET /functions/{name}/invocations`.
+/// Durations are milliseconds as floating point numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvocationRecord {
+    pub id: String,
+    pub function: String,
+    pub version: u64,
+    pub backend: BackendKind,
+    pub trigger: Trigger,
+    /// Unix time in milliseconds when the call arrived.
+    pub started_at_ms: i64,
+    /// Time spent queued before a sandbox took the call.
+    pub queue_ms: f64,
+    /// Time spent booting and initializing a sandbox (cold and stem starts).
+    pub init_ms: Option<f64>,
+    /// Handler execution, from the invoke being written to the result read.
+    pub exec_ms: f64,
+    /// From arrival to answer.
+    pub total_ms: f64,
+    pub start: Option<StartKind>,
+    /// Number of calls sent to the sandbox in the same `invoke` message.
+    pub batch_size: u32,
+    pub status: InvocationStatus,
+    pub error_type: Option<ErrorKind>,
+    pub error_message: Option<String>,
+    pub response_bytes: u64,
+    /// Peak memory of the sandbox during the call, where the backend can tell.
+    pub peak_memory_bytes: Option<u64>,
+    /// CPU time of the sandbox during the call, where the backend can tell.
+    pub cpu_ms: Option<f64>,
+    pub stdout: String,
+    pub stderr: String,
+    pub logs_truncated: bool,
+    pub sandbox_id: Option<String>,
+}

@@ -1,0 +1,123 @@
+//! The Engine's event stream, reduced to what ignis needs: which containers
+//! died, with what exit code, and whether the kernel OOM-killed them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::query_parameters::EventsOptions;
+use bollard::Docker;
+use futures::StreamExt;
+use tokio::sync::Notify;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Death {
+    pub oom: bool,
+    pub died: bool,
+    pub exit_code: Option<i64>,
+}
+
+#[derive(Default)]
+pub struct Events {
+    deaths: Mutex<HashMap<String, Death>>,
+    changed: Notify,
+}
+
+impl Events {
+    /// Starts following the event stream of containers labelled
+    /// `io.ignis.instance=INSTANCE`; reconnects when the stream ends.
+    pub fn watch(docker: Docker, instance: &str) -> Arc<Self> {
+        let events = Arc::new(Self::default());
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                vec!["oom".to_string(), "die".to_string()],
+            ),
+            (
+                "label".to_string(),
+                vec![format!("{}={instance}", crate::backend::LABEL_INSTANCE)],
+            ),
+        ]);
+        let weak = Arc::downgrade(&events);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let options = EventsOptions {
+                    filters: Some(filters.clone()),
+                    ..Default::default()
+                };
+                let mut stream = docker.events(Some(options));
+                while let Some(item) = stream.next().await {
+                    let Some(events) = weak.upgrade() else { return };
+                    match item {
+                        Ok(msg) => {
+                            backoff = Duration::from_millis(100);
+                            let Some(actor) = msg.actor else { continue };
+                            let Some(id) = actor.id else { continue };
+                            let exit_code = actor
+                                .attributes
+                                .as_ref()
+                                .and_then(|a| a.get("exitCode"))
+                                .and_then(|c| c.parse().ok());
+                            events.record(&id, msg.action.as_deref().unwrap_or(""), exit_code);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "docker event stream failed");
+                            break;
+                        }
+                    }
+                }
+                if weak.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+        events
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Death>> {
+        self.deaths.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, id: &str, action: &str, exit_code: Option<i64>) {
+        {
+            let mut deaths = self.lock();
+            let d = deaths.entry(id.to_string()).or_default();
+            match action {
+                "oom" => d.oom = true,
+                "die" => {
+                    d.died = true;
+                    d.exit_code = exit_code;
+                }
+                _ => return,
+            }
+        }
+        tracing::debug!(container = %id, action, ?exit_code, "container event");
+        self.changed.notify_waiters();
+    }
+
+    pub fn get(&self, id: &str) -> Option<Death> {
+        self.lock().get(id).copied()
+    }
+
+    /// Waits until the container's `die` event arrived, at most `timeout`.
+    pub async fn wait_died(&self, id: &str, timeout: Duration) -> Option<Death> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            if let Some(d) = self.get(id).filter(|d| d.died) {
+                return Some(d);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.get(id);
+            }
+        }
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}

@@ -1,0 +1,539 @@
+//! The execution engine: it takes calls, queues them per function, hands
+//! them (in batches) to warm sandboxes or boots new ones within the
+//! function's concurrency limit and the host's memory budget, enforces every
+//! deadline, and records each call.
+//!
+//! Backend-agnostic: it drives [`ignis_sandbox::Backend`] implementations
+//! and speaks the channel protocol; it never knows whether a sandbox is a
+//! container or a microVM.
+
+mod dispatch;
+mod recorder;
+mod run;
+pub mod state;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+use ignis_core::{now_ms, BackendKind, ErrorKind, Function, IgnisError, StartKind, Trigger};
+use ignis_sandbox::{Backend, BackendStatus, Channel, SandboxHandle};
+use ignis_store::Store;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::{oneshot, Notify};
+
+pub use recorder::{Recorder, RecorderStats};
+use state::{Lifecycle, SandboxState};
+
+/// Largest result a handler may return: 6 MiB, as AWS Lambda.
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Bound on booting a sandbox to a connected channel.
+    pub boot_timeout: Duration,
+    /// Bound on `init` (unpacking the code and importing the handler).
+    pub init_timeout: Duration,
+    /// The sum of `memory_mb` over all sandboxes stays under this.
+    pub memory_budget_mb: u64,
+    /// Most calls queued per function; more are throttled at once.
+    pub queue_capacity: usize,
+    /// How often idle sandboxes are checked against their keep-alive.
+    pub reap_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            boot_timeout: Duration::from_secs(30),
+            init_timeout: Duration::from_secs(10),
+            memory_budget_mb: 4096,
+            queue_capacity: 1000,
+            reap_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What became of one call.
+#[derive(Debug)]
+pub struct Outcome {
+    pub id: String,
+    pub version: u64,
+    pub result: Result<Box<RawValue>, IgnisError>,
+    pub start: Option<StartKind>,
+    pub queue_ms: f64,
+    pub init_ms: Option<f64>,
+    pub exec_ms: f64,
+    pub total_ms: f64,
+    pub batch_size: u32,
+}
+
+/// A call waiting for a sandbox.
+struct Pending {
+    id: String,
+    event: Box<RawValue>,
+    trigger: Trigger,
+    arrived: Instant,
+    arrived_ms: i64,
+    /// How many sandboxes died under this call before it ran to an end.
+    attempts: u32,
+    tx: oneshot::Sender<Outcome>,
+}
+
+/// A sandbox owned by whoever is driving it (a run task or an idle list).
+struct Sandbox {
+    id: String,
+    handle: Arc<dyn SandboxHandle>,
+    channel: Channel,
+    /// The function version this sandbox was initialized with.
+    function: Arc<Function>,
+}
+
+struct Warm {
+    sandbox: Sandbox,
+    last_used: Instant,
+}
+
+/// Per-function state.
+struct FnState {
+    function: Arc<Function>,
+    queue: VecDeque<Pending>,
+    /// Initialized sandboxes of `function.version`; the last one is the most
+    /// recently used (reused first: its caches are warmest).
+    idle: Vec<Warm>,
+    /// Sandboxes booting or running calls for this function.
+    active: usize,
+}
+
+/// Book-keeping of one live sandbox, whoever holds it.
+struct Live {
+    life: Lifecycle,
+    function: String,
+    backend: BackendKind,
+    memory_mb: u64,
+    handle: Arc<dyn SandboxHandle>,
+}
+
+#[derive(Default)]
+struct State {
+    functions: HashMap<String, FnState>,
+    live: HashMap<String, Live>,
+    memory_used_mb: u64,
+}
+
+struct Inner {
+    config: EngineConfig,
+    backends: HashMap<BackendKind, Arc<dyn Backend>>,
+    store: Arc<dyn Store>,
+    recorder: Recorder,
+    state: Mutex<State>,
+    accepting: AtomicBool,
+    /// Signalled whenever a call completes or a sandbox goes away.
+    changed: Notify,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// One pool, as `GET /api/v1/pools` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolInfo {
+    pub function: String,
+    pub version: u64,
+    pub backend: BackendKind,
+    pub sandboxes: BTreeMap<&'static str, usize>,
+    pub queued: usize,
+    pub active: usize,
+}
+
+impl Engine {
+    pub fn new(
+        config: EngineConfig,
+        backends: Vec<Arc<dyn Backend>>,
+        store: Arc<dyn Store>,
+        recorder: Recorder,
+    ) -> Self {
+        let backends = backends.into_iter().map(|b| (b.kind(), b)).collect();
+        let inner = Arc::new(Inner {
+            config,
+            backends,
+            store,
+            recorder,
+            state: Mutex::new(State::default()),
+            accepting: AtomicBool::new(true),
+            changed: Notify::new(),
+        });
+        let engine = Self { inner };
+        engine.spawn_reaper();
+        engine
+    }
+
+    pub fn recorder_stats(&self) -> Arc<RecorderStats> {
+        self.inner.recorder.stats.clone()
+    }
+
+    /// Status of every configured backend.
+    pub async fn backend_status(&self) -> Vec<BackendStatus> {
+        let mut out = Vec::new();
+        for b in self.inner.backends.values() {
+            out.push(b.status().await);
+        }
+        out.sort_by_key(|s| s.kind.as_str());
+        out
+    }
+
+    /// Removes sandboxes left behind by a previous run, on every backend.
+    pub async fn remove_orphans(&self) -> usize {
+        let mut n = 0;
+        for b in self.inner.backends.values() {
+            match b.remove_orphans().await {
+                Ok(k) => n += k,
+                Err(e) => {
+                    tracing::warn!(backend = %b.kind(), error = %e, "could not remove orphans")
+                }
+            }
+        }
+        n
+    }
+
+    /// Runs one call of `function` and waits for its outcome.
+    pub async fn invoke(
+        &self,
+        function: Arc<Function>,
+        event: Box<RawValue>,
+        trigger: Trigger,
+    ) -> Outcome {
+        let id = new_id("inv");
+        let arrived = Instant::now();
+        let version = function.version;
+        let queue_timeout = Duration::from_millis(function.config.queue_timeout_ms);
+        let (tx, mut rx) = oneshot::channel();
+        let pending = Pending {
+            id: id.clone(),
+            event,
+            trigger,
+            arrived,
+            arrived_ms: now_ms(),
+            attempts: 0,
+            tx,
+        };
+        if let Err(err) = self.inner.enqueue(function.clone(), pending) {
+            return self.inner.refuse(&function, &id, trigger, arrived, err);
+        }
+        match tokio::time::timeout(queue_timeout, &mut rx).await {
+            Ok(Ok(outcome)) => return outcome,
+            Ok(Err(_)) => {}
+            Err(_) => {
+                // Still queued? Then it waited too long.
+                if self.inner.unqueue(&function.name, &id) {
+                    let err = IgnisError {
+                        retry_after_s: Some(1),
+                        ..IgnisError::new(
+                            ErrorKind::Throttled,
+                            format!(
+                                "no sandbox became free within the queue timeout of {} ms",
+                                function.config.queue_timeout_ms
+                            ),
+                        )
+                    };
+                    return self.inner.refuse(&function, &id, trigger, arrived, err);
+                }
+                if let Ok(outcome) = rx.await {
+                    return outcome;
+                }
+            }
+        }
+        Outcome {
+            id,
+            version,
+            result: Err(IgnisError::internal("the call was lost by the engine")),
+            start: None,
+            queue_ms: 0.0,
+            init_ms: None,
+            exec_ms: 0.0,
+            total_ms: ms_since(arrived),
+            batch_size: 0,
+        }
+    }
+
+    /// A function was updated: new calls use the new version, and the old
+    /// version's sandboxes are drained (idle ones now, busy ones when their
+    /// calls end).
+    pub fn function_updated(&self, function: Arc<Function>) {
+        let mut st = self.inner.lock();
+        let Some(fs) = st.functions.get_mut(&function.name) else {
+            return;
+        };
+        if function.version <= fs.function.version {
+            return;
+        }
+        fs.function = function.clone();
+        let stale: Vec<Warm> = fs.idle.drain(..).collect();
+        for w in stale {
+            self.inner.retire(&mut st, w.sandbox, "new version");
+        }
+    }
+
+    /// A function was deleted: queued calls fail, sandboxes are drained.
+    pub fn function_removed(&self, name: &str) {
+        let mut st = self.inner.lock();
+        let Some(mut fs) = st.functions.remove(name) else {
+            return;
+        };
+        for p in fs.queue.drain(..) {
+            let err = IgnisError::not_found(format!("function `{name}` was deleted"));
+            self.inner.complete_refused(&fs.function, p, err);
+        }
+        for w in fs.idle.drain(..) {
+            self.inner.retire(&mut st, w.sandbox, "function deleted");
+        }
+        if fs.active > 0 {
+            // Busy sandboxes find no state on return and are retired then.
+            tracing::debug!(
+                function = name,
+                active = fs.active,
+                "draining deleted function"
+            );
+        }
+    }
+
+    /// Pools by function, for introspection.
+    pub fn pools(&self) -> Vec<PoolInfo> {
+        let st = self.inner.lock();
+        let mut out: Vec<PoolInfo> = st
+            .functions
+            .values()
+            .map(|fs| {
+                let mut sandboxes: BTreeMap<&'static str, usize> = SandboxState::ALL
+                    .iter()
+                    .filter(|s| **s != SandboxState::Dead)
+                    .map(|s| (s.as_str(), 0))
+                    .collect();
+                for live in st.live.values().filter(|l| l.function == fs.function.name) {
+                    *sandboxes.entry(live.life.state().as_str()).or_default() += 1;
+                }
+                PoolInfo {
+                    function: fs.function.name.clone(),
+                    version: fs.function.version,
+                    backend: fs.function.config.backend,
+                    sandboxes,
+                    queued: fs.queue.len(),
+                    active: fs.active,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.function.cmp(&b.function));
+        out
+    }
+
+    /// Live sandboxes by backend and state.
+    pub fn sandbox_counts(&self) -> BTreeMap<(BackendKind, &'static str), usize> {
+        let st = self.inner.lock();
+        let mut out = BTreeMap::new();
+        for live in st.live.values() {
+            *out.entry((live.backend, live.life.state().as_str()))
+                .or_default() += 1;
+        }
+        out
+    }
+
+    /// Memory reserved by live sandboxes, and the budget, in MiB.
+    pub fn memory(&self) -> (u64, u64) {
+        (
+            self.inner.lock().memory_used_mb,
+            self.inner.config.memory_budget_mb,
+        )
+    }
+
+    /// Stops taking calls, lets the ones in flight finish for up to `grace`,
+    /// then removes every sandbox.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.accepting.store(false, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.inner.changed.notified();
+            let busy = {
+                let st = self.inner.lock();
+                st.functions
+                    .values()
+                    .any(|fs| fs.active > 0 || !fs.queue.is_empty())
+            };
+            if !busy {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(
+                    "shutdown grace period over; killing sandboxes with calls in flight"
+                );
+                break;
+            }
+        }
+        let handles: Vec<Arc<dyn SandboxHandle>> = {
+            let mut st = self.inner.lock();
+            for fs in st.functions.values_mut() {
+                fs.idle.clear();
+            }
+            st.live.values().map(|l| l.handle.clone()).collect()
+        };
+        let n = handles.len();
+        let removals: Vec<_> = handles
+            .into_iter()
+            .map(|h| tokio::spawn(async move { h.destroy().await }))
+            .collect();
+        for r in removals {
+            let _ = r.await;
+        }
+        tracing::info!(sandboxes = n, "engine stopped");
+    }
+
+    fn spawn_reaper(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let interval = self.inner.config.reap_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.reap_idle();
+            }
+        });
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is only changed in short critical sections that do not
+        // panic midway; a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A refused call's outcome (never queued), recorded like any other.
+    fn refuse(
+        &self,
+        function: &Function,
+        id: &str,
+        trigger: Trigger,
+        arrived: Instant,
+        err: IgnisError,
+    ) -> Outcome {
+        let outcome = Outcome {
+            id: id.to_string(),
+            version: function.version,
+            result: Err(err),
+            start: None,
+            queue_ms: ms_since(arrived),
+            init_ms: None,
+            exec_ms: 0.0,
+            total_ms: ms_since(arrived),
+            batch_size: 0,
+        };
+        self.record(
+            function,
+            trigger,
+            now_ms() - outcome.total_ms as i64,
+            &outcome,
+            None,
+            None,
+        );
+        outcome
+    }
+
+    /// Completes a queued call that never ran.
+    fn complete_refused(&self, function: &Function, p: Pending, err: IgnisError) {
+        let outcome = Outcome {
+            id: p.id.clone(),
+            version: function.version,
+            result: Err(err),
+            start: None,
+            queue_ms: ms_since(p.arrived),
+            init_ms: None,
+            exec_ms: 0.0,
+            total_ms: ms_since(p.arrived),
+            batch_size: 0,
+        };
+        self.record(function, p.trigger, p.arrived_ms, &outcome, None, None);
+        let _ = p.tx.send(outcome);
+        self.changed.notify_waiters();
+    }
+
+    /// Removes a call from its function's queue; false when it was already
+    /// taken by a sandbox.
+    fn unqueue(&self, name: &str, id: &str) -> bool {
+        let mut st = self.lock();
+        let Some(fs) = st.functions.get_mut(name) else {
+            return false;
+        };
+        match fs.queue.iter().position(|p| p.id == id) {
+            Some(i) => {
+                fs.queue.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Retires a sandbox nobody will use again: forgets it and removes it
+    /// in the background.
+    fn retire(&self, st: &mut State, sandbox: Sandbox, why: &str) {
+        tracing::debug!(sandbox = %sandbox.id, why, "retiring sandbox");
+        self.forget(st, &sandbox.id);
+        let handle = sandbox.handle;
+        tokio::spawn(async move { handle.destroy().await });
+    }
+
+    /// Drops a sandbox from the books and releases its memory reservation.
+    fn forget(&self, st: &mut State, id: &str) {
+        if let Some(mut live) = st.live.remove(id) {
+            let _ = live.life.go(SandboxState::Dead);
+            st.memory_used_mb = st.memory_used_mb.saturating_sub(live.memory_mb);
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn transition(st: &mut State, id: &str, to: SandboxState) {
+        if let Some(live) = st.live.get_mut(id) {
+            if let Err(e) = live.life.go(to) {
+                // A bug in the engine, not a user error: log it loudly and
+                // carry on with the state unchanged.
+                tracing::error!(sandbox = id, error = %e, "lifecycle violation");
+            }
+        }
+    }
+
+    fn reap_idle(&self) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for fs in st.functions.values_mut() {
+            let keep_alive = Duration::from_secs(fs.function.config.keep_alive_s);
+            let min_warm = fs.function.config.min_warm as usize;
+            // Oldest first: they are at the front of the list.
+            while fs.idle.len() > min_warm
+                && fs
+                    .idle
+                    .first()
+                    .is_some_and(|w| now.duration_since(w.last_used) >= keep_alive)
+            {
+                expired.push(fs.idle.remove(0).sandbox);
+            }
+        }
+        for sandbox in expired {
+            self.retire(&mut st, sandbox, "keep-alive expired");
+        }
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// A new time-ordered id with a prefix: `inv-0190b...`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}

@@ -1,0 +1,155 @@
+//! The sandbox lifecycle as a state machine with guarded transitions.
+//!
+//! ```text
+//! Booting ─▶ Stem ─▶ Initializing ─▶ Idle ⇄ Busy
+//!    │         │          │            │      │
+//!    └─────────┴──────────┴────────────┴──────┴─▶ Draining ─▶ Dead
+//! ```
+//!
+//! Any state may go to `Dead` (a crash); `Draining` is a sandbox that will
+//! not take new work and is removed when its current work ends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxState {
+    Booting,
+    Stem,
+    Initializing,
+    Idle,
+    Busy,
+    Draining,
+    Dead,
+}
+
+impl SandboxState {
+    pub const ALL: [SandboxState; 7] = [
+        SandboxState::Booting,
+        SandboxState::Stem,
+        SandboxState::Initializing,
+        SandboxState::Idle,
+        SandboxState::Busy,
+        SandboxState::Draining,
+        SandboxState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxState::Booting => "booting",
+            SandboxState::Stem => "stem",
+            SandboxState::Initializing => "initializing",
+            SandboxState::Idle => "idle",
+            SandboxState::Busy => "busy",
+            SandboxState::Draining => "draining",
+            SandboxState::Dead => "dead",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether `self -> to` is a legal transition.
+    pub fn can_go_to(self, to: SandboxState) -> bool {
+        use SandboxState::*;
+        matches!(
+            (self, to),
+            (Booting, Stem)
+                | (Stem, Initializing)
+                | (Initializing, Idle)
+                | (Idle, Busy)
+                | (Busy, Idle)
+                | (Booting | Stem | Initializing | Idle | Busy, Draining)
+                | (Booting | Stem | Initializing | Idle | Busy | Draining, Dead)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("illegal sandbox transition {from:?} -> {to:?}")]
+pub struct IllegalTransition {
+    pub from: SandboxState,
+    pub to: SandboxState,
+}
+
+/// Transitions into each state since start, for introspection and metrics.
+pub static TRANSITIONS: [AtomicU64; 7] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
+
+/// The lifecycle of one sandbox.
+#[derive(Debug)]
+pub struct Lifecycle {
+    id: String,
+    state: SandboxState,
+}
+
+impl Lifecycle {
+    pub fn new(id: &str) -> Self {
+        TRANSITIONS[SandboxState::Booting.index()].fetch_add(1, Ordering::Relaxed);
+        Self {
+            id: id.to_string(),
+            state: SandboxState::Booting,
+        }
+    }
+
+    pub fn state(&self) -> SandboxState {
+        self.state
+    }
+
+    /// Moves to `to`, or returns a typed error and stays put.
+    pub fn go(&mut self, to: SandboxState) -> Result<(), IllegalTransition> {
+        if !self.state.can_go_to(to) {
+            return Err(IllegalTransition {
+                from: self.state,
+                to,
+            });
+        }
+        tracing::trace!(sandbox = %self.id, from = self.state.as_str(), to = to.as_str(), "transition");
+        TRANSITIONS[to.index()].fetch_add(1, Ordering::Relaxed);
+        self.state = to;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SandboxState::*;
+
+    #[test]
+    fn legal_path() {
+        let mut l = Lifecycle::new("sb");
+        for s in [Stem, Initializing, Idle, Busy, Idle, Busy, Draining, Dead] {
+            l.go(s).unwrap();
+        }
+    }
+
+    #[test]
+    fn illegal_transitions_are_refused() {
+        let mut l = Lifecycle::new("sb");
+        assert_eq!(
+            l.go(Busy),
+            Err(IllegalTransition {
+                from: Booting,
+                to: Busy
+            })
+        );
+        assert_eq!(l.state(), Booting);
+        l.go(Dead).unwrap();
+        for s in SandboxState::ALL {
+            assert!(l.go(s).is_err(), "dead -> {s:?} allowed");
+        }
+        assert!(!Idle.can_go_to(Initializing));
+        assert!(!Draining.can_go_to(Idle));
+    }
+}

@@ -1,0 +1,86 @@
+//! NDJSON framing over any byte stream.
+
+use std::pin::Pin;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+
+use crate::protocol::Incoming;
+
+/// Longest line a sandbox may send: a 6 MiB result, JSON-escaped, plus
+/// 128 KiB of logs fits with room to spare.
+pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("channel closed")]
+    Closed,
+    #[error("channel I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("sandbox sent a line over {MAX_LINE_BYTES} bytes")]
+    LineTooLong,
+    #[error("sandbox sent invalid JSON: {0}")]
+    BadMessage(String),
+}
+
+type Reader = Pin<Box<dyn AsyncRead + Send>>;
+type Writer = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// The host end of a sandbox channel.
+pub struct Channel {
+    reader: BufReader<Reader>,
+    writer: BufWriter<Writer>,
+    line: Vec<u8>,
+}
+
+impl Channel {
+    pub fn new(
+        reader: impl AsyncRead + Send + 'static,
+        writer: impl AsyncWrite + Send + 'static,
+    ) -> Self {
+        Self {
+            reader: BufReader::with_capacity(64 * 1024, Box::pin(reader)),
+            writer: BufWriter::with_capacity(64 * 1024, Box::pin(writer)),
+            line: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Writes one message (already serialized, without the newline).
+    pub async fn send_raw(&mut self, json: &[u8]) -> Result<(), ChannelError> {
+        self.writer.write_all(json).await?;
+        self.writer.write_all(b"\n").await?;
+        self.writer.flush().await?;
+        Ok(())
+    }
+
+    pub async fn send(&mut self, msg: &impl serde::Serialize) -> Result<(), ChannelError> {
+        let json = serde_json::to_vec(msg).map_err(|e| ChannelError::BadMessage(e.to_string()))?;
+        self.send_raw(&json).await
+    }
+
+    /// Reads the next message. Cancel-safe only between messages: a caller
+    /// that drops this future mid-line must not use the channel again.
+    pub async fn recv(&mut self) -> Result<Incoming, ChannelError> {
+        self.line.clear();
+        loop {
+            let buf = self.reader.fill_buf().await?;
+            if buf.is_empty() {
+                return Err(ChannelError::Closed);
+            }
+            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                self.line.extend_from_slice(&buf[..pos]);
+                self.reader.consume(pos + 1);
+                break;
+            }
+            let n = buf.len();
+            self.line.extend_from_slice(buf);
+            self.reader.consume(n);
+            if self.line.len() > MAX_LINE_BYTES {
+                return Err(ChannelError::LineTooLong);
+            }
+        }
+        serde_json::from_slice(&self.line).map_err(|e| {
+            let preview = String::from_utf8_lossy(&self.line[..self.line.len().min(200)]);
+            ChannelError::BadMessage(format!("{e}: {preview}"))
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! The seam between the engine and the isolation technologies.
+//!
+//! A [`Backend`] turns a [`SandboxSpec`] into a running sandbox whose
+//! bootstrap waits on a byte-stream [`Channel`] (a stem cell); the engine
+//! then speaks the [channel protocol](protocol) over it and never cares
+//! whether the sandbox is a container or a microVM. [`fake`] is an
+//! in-process backend for engine and API tests.
+
+pub mod channel;
+pub mod fake;
+pub mod protocol;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ignis_core::{BackendKind, Runtime};
+use serde::Serialize;
+
+pub use channel::{Channel, ChannelError};
+
+/// What a backend needs to boot a generic sandbox (a stem cell).
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    /// Unique id chosen by the engine (`sb-...`).
+    pub id: String,
+    pub runtime: Runtime,
+    pub memory_mb: u32,
+    pub cpus: f64,
+    /// Bound on booting to a connected channel.
+    pub boot_timeout: Duration,
+}
+
+/// A booted sandbox: a handle for its lifecycle and the channel to its
+/// bootstrap, which is waiting for `init`.
+pub struct Booted {
+    pub handle: Arc<dyn SandboxHandle>,
+    pub channel: Channel,
+}
+
+/// Why a sandbox's channel closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ExitReason {
+    /// Killed by the kernel for exceeding its memory limit.
+    OutOfMemory,
+    /// The bootstrap exited or the sandbox died for another reason.
+    Crashed { exit_code: Option<i64> },
+    /// Killed by ignis (timeout, shutdown).
+    Killed,
+}
+
+/// Resource use of a sandbox at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ResourceUsage {
+    pub memory_bytes: u64,
+    /// Highest memory use since the sandbox started, where known.
+    pub peak_memory_bytes: Option<u64>,
+    /// Total CPU time consumed since the sandbox started.
+    pub cpu_time_ms: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{backend} backend is unavailable: {reason}")]
+    Unavailable {
+        backend: BackendKind,
+        reason: String,
+    },
+    #[error("sandbox did not boot within {0:?}")]
+    BootTimeout(Duration),
+    #[error("sandbox exited while booting: {0}")]
+    BootFailed(String),
+    #[error("backend operation failed: {0}")]
+    Backend(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Availability and details of a backend, reported by `GET /api/v1/health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendStatus {
+    pub kind: BackendKind,
+    pub available: bool,
+    /// Human-readable details: engine version, image, acceleration, or what is wrong.
+    pub detail: String,
+}
+
+/// An isolation technology.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    fn kind(&self) -> BackendKind;
+
+    /// Whether the backend can run sandboxes now, and how.
+    async fn status(&self) -> BackendStatus;
+
+    /// Boots a generic sandbox for `spec.runtime` and connects its channel.
+    async fn boot(&self, spec: &SandboxSpec) -> Result<Booted, SandboxError>;
+
+    /// Removes sandboxes a previous run of this instance left behind.
+    async fn remove_orphans(&self) -> Result<usize, SandboxError>;
+}
+
+/// One running sandbox. Every method is idempotent and safe to call from
+/// any task while another task drives the channel.
+#[async_trait]
+pub trait SandboxHandle: Send + Sync + 'static {
+    fn id(&self) -> &str;
+
+    /// Stops the sandbox at once (SIGKILL). Its channel reaches EOF.
+    async fn kill(&self);
+
+    /// Kills the sandbox and removes everything it used.
+    async fn destroy(&self);
+
+    /// After the channel closed unexpectedly: why the sandbox died. Waits
+    /// briefly for the backend to learn it.
+    async fn exit_reason(&self) -> ExitReason;
+
+    /// Current resource use, where the backend can tell.
+    async fn usage(&self) -> Option<ResourceUsage>;
+}

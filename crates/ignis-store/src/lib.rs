@@ -1,0 +1,89 @@
+//! Durable state of ignis.
+//!
+//! [`Store`] is the seam: the SQLite implementation ([`SqliteStore`]) is the
+//! embedded default; a PostgreSQL one would add an implementation and touch
+//! nothing else. Every write is durable before the call returns.
+
+mod blobs;
+mod sqlite;
+
+use async_trait::async_trait;
+use ignis_core::{Function, FunctionConfig, InvocationRecord};
+use ignis_package::Archive;
+
+pub use blobs::BlobStore;
+pub use sqlite::SqliteStore;
+
+/// How many past versions of a function are kept (the current one included).
+pub const KEPT_VERSIONS: i64 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a function named `{0}` already exists")]
+    NameTaken(String),
+    #[error("route `{0}` is already used by another function")]
+    RouteTaken(String),
+    #[error("function `{0}` does not exist")]
+    NotFound(String),
+    #[error("function `{name}` changed concurrently (expected version {expected}); retry")]
+    VersionMismatch { name: String, expected: u64 },
+    #[error("code blob {0} is missing")]
+    BlobMissing(String),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] refinery::Error),
+    #[error("code storage: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("store task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Persistent state: functions, their versions and code, invocation records.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a function at a fresh version. Fails with `NameTaken` or
+    /// `RouteTaken`.
+    async fn create_function(
+        &self,
+        name: &str,
+        config: &FunctionConfig,
+        code: &Archive,
+    ) -> Result<Function, StoreError>;
+
+    /// Replaces a function's config and, when given, its code, if its current
+    /// version is still `expected_version`; bumps the version.
+    async fn update_function(
+        &self,
+        name: &str,
+        expected_version: u64,
+        config: &FunctionConfig,
+        code: Option<&Archive>,
+    ) -> Result<Function, StoreError>;
+
+    async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError>;
+
+    async fn list_functions(&self) -> Result<Vec<Function>, StoreError>;
+
+    /// Deletes a function and collects code no longer referenced. Returns
+    /// whether it existed.
+    async fn delete_function(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// The bytes of a code archive.
+    async fn read_code(&self, sha256: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Appends invocation records in one transaction.
+    async fn insert_invocations(&self, records: &[InvocationRecord]) -> Result<(), StoreError>;
+
+    /// Most recent invocations of a function, newest first.
+    async fn list_invocations(
+        &self,
+        function: &str,
+        limit: u32,
+    ) -> Result<Vec<InvocationRecord>, StoreError>;
+
+    /// Removes code blobs no function version refers to. Returns how many.
+    async fn collect_garbage(&self) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,520 @@
+//! The SQLite implementation of [`Store`]: one WAL-mode database file and a
+//! blob directory under the data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use ignis_core::{
+    now_ms, ErrorKind, Function, FunctionConfig, InvocationRecord, InvocationStatus, StartKind,
+    Timestamp, Trigger,
+};
+use ignis_package::Archive;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::{BlobStore, Store, StoreError, KEPT_VERSIONS};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// SQLite-backed store. Calls run on tokio's blocking pool; one connection
+/// serializes writes, which SQLite does anyway.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    blobs: BlobStore,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) `DATA_DIR/ignis.db` and `DATA_DIR/code/`,
+    /// runs migrations and removes code left behind by an interrupted write.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("ignis.db");
+        let mut conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a transaction is on disk when COMMIT returns, so an
+        // acknowledged write survives a crash of the machine, not only of
+        // the process.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        embedded::migrations::runner().run(&mut conn)?;
+        let blobs = BlobStore::open(data_dir.join("code"))?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                blobs,
+                path,
+            }),
+        };
+        let removed = store.inner.with_conn(|conn, blobs| {
+            let mut removed = collect(conn, blobs)?;
+            // Files whose row never committed (crash between write and commit).
+            let known: std::collections::HashSet<String> = conn
+                .prepare("SELECT sha256 FROM code_blobs")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for sha in blobs.list()? {
+                if !known.contains(&sha) {
+                    blobs.remove(&sha)?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })?;
+        if removed > 0 {
+            tracing::info!(removed, "removed unreferenced code archives");
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &BlobStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.with_conn(f)).await?
+    }
+}
+
+impl Inner {
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection, &BlobStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A panic while holding the lock leaves SQLite consistent (the
+        // transaction rolls back on drop), so a poisoned lock is usable.
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn, &self.blobs)
+    }
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn function_from_row(row: &Row<'_>) -> rusqlite::Result<Function> {
+    let config: String = row.get("config")?;
+    let config = serde_json::from_str(&config).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Function {
+        name: row.get("name")?,
+        version: row.get::<_, i64>("version")? as u64,
+        config,
+        code_sha256: row.get("code_sha256")?,
+        code_size_bytes: row.get::<_, i64>("code_size_bytes")? as u64,
+        created_at: ts(row.get("created_at")?),
+        updated_at: ts(row.get("updated_at")?),
+    })
+}
+
+fn get(conn: &Connection, name: &str) -> Result<Option<Function>, StoreError> {
+    conn.query_row(
+        "SELECT * FROM functions WHERE name = ?1",
+        [name],
+        function_from_row,
+    )
+    .optional()
+    .map_err(Into::into)
+}
+
+/// Maps a uniqueness violation to the field it is about.
+fn conflict(e: rusqlite::Error, name: &str, config: &FunctionConfig) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e {
+        if err.code == rusqlite::ErrorCode::ConstraintViolation {
+            if msg.contains("functions.route") {
+                return StoreError::RouteTaken(config.route.clone().unwrap_or_default());
+            }
+            if msg.contains("functions.name") {
+                return StoreError::NameTaken(name.to_string());
+            }
+        }
+    }
+    e.into()
+}
+
+fn put_code(conn: &Connection, blobs: &BlobStore, code: &Archive) -> Result<(), StoreError> {
+    blobs.put(&code.sha256, &code.bytes)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO code_blobs (sha256, size_bytes, created_at) VALUES (?1, ?2, ?3)",
+        params![code.sha256, code.bytes.len() as i64, now_ms()],
+    )?;
+    Ok(())
+}
+
+fn config_json(config: &FunctionConfig) -> Result<String, StoreError> {
+    serde_json::to_string(config).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Deletes blobs no function or kept version refers to.
+fn collect(conn: &Connection, blobs: &BlobStore) -> Result<usize, StoreError> {
+    let dead: Vec<String> = conn
+        .prepare(
+            "SELECT sha256 FROM code_blobs WHERE sha256 NOT IN
+                (SELECT code_sha256 FROM functions UNION SELECT code_sha256 FROM function_versions)",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for sha in &dead {
+        conn.execute("DELETE FROM code_blobs WHERE sha256 = ?1", [sha])?;
+        blobs.remove(sha)?;
+    }
+    Ok(dead.len())
+}
+
+fn next_version(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+    let v: i64 = conn.query_row(
+        "INSERT INTO version_counters (name, last_version) VALUES (?1, 1)
+         ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1
+         RETURNING last_version",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok(v)
+}
+
+const INSERT_INVOCATION: &str = "INSERT OR REPLACE INTO invocations (
+    id, function, version, backend, trigger, started_at_ms, queue_ms, init_ms, exec_ms, total_ms,
+    start_kind, batch_size, status, error_type, error_message, response_bytes, peak_memory_bytes,
+    cpu_ms, stdout, stderr, logs_truncated, sandbox_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+
+fn invocation_from_row(row: &Row<'_>) -> rusqlite::Result<InvocationRecord> {
+    let text = |col: &str| -> rusqlite::Result<String> { row.get(col) };
+    let backend = text("backend")?.parse().unwrap_or_default();
+    let trigger = match text("trigger")?.as_str() {
+        "http" => Trigger::Http,
+        _ => Trigger::Api,
+    };
+    let start = row
+        .get::<_, Option<String>>("start_kind")?
+        .and_then(|s| match s.as_str() {
+            "cold" => Some(StartKind::Cold),
+            "stem" => Some(StartKind::Stem),
+            "warm" => Some(StartKind::Warm),
+            _ => None,
+        });
+    let status = match text("status")?.as_str() {
+        "success" => InvocationStatus::Success,
+        "timeout" => InvocationStatus::Timeout,
+        "throttled" => InvocationStatus::Throttled,
+        _ => InvocationStatus::Error,
+    };
+    Ok(InvocationRecord {
+        id: text("id")?,
+        function: text("function")?,
+        version: row.get::<_, i64>("version")? as u64,
+        backend,
+        trigger,
+        started_at_ms: row.get("started_at_ms")?,
+        queue_ms: row.get("queue_ms")?,
+        init_ms: row.get("init_ms")?,
+        exec_ms: row.get("exec_ms")?,
+        total_ms: row.get("total_ms")?,
+        start,
+        batch_size: row.get::<_, i64>("batch_size")? as u32,
+        status,
+        error_type: row
+            .get::<_, Option<String>>("error_type")?
+            .and_then(|s| ErrorKind::parse(&s)),
+        error_message: row.get("error_message")?,
+        response_bytes: row.get::<_, i64>("response_bytes")? as u64,
+        peak_memory_bytes: row
+            .get::<_, Option<i64>>("peak_memory_bytes")?
+            .map(|v| v as u64),
+        cpu_ms: row.get("cpu_ms")?,
+        stdout: text("stdout")?,
+        stderr: text("stderr")?,
+        logs_truncated: row.get::<_, i64>("logs_truncated")? != 0,
+        sandbox_id: row.get("sandbox_id")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_function(
+        &self,
+        name: &str,
+        config: &FunctionConfig,
+        code: &Archive,
+    ) -> Result<Function, StoreError> {
+        let (name, config, code) = (name.to_string(), config.clone(), code.clone());
+        self.run(move |conn, blobs| {
+            let json = config_json(&config)?;
+            let tx = conn.transaction()?;
+            if get(&tx, &name)?.is_some() {
+                return Err(StoreError::NameTaken(name));
+            }
+            put_code(&tx, blobs, &code)?;
+            let version = next_version(&tx, &name)?;
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO functions (name, version, route, config, code_sha256, code_size_bytes, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![name, version, config.route, json, code.sha256, code.bytes.len() as i64, now],
+            )
+            .map_err(|e| conflict(e, &name, &config))?;
+            tx.execute(
+                "INSERT INTO function_versions (function, version, config, code_sha256, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, json, code.sha256, now],
+            )?;
+            let f = get(&tx, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))?;
+            tx.commit()?;
+            Ok(f)
+        })
+        .await
+    }
+
+    async fn update_function(
+        &self,
+        name: &str,
+        expected_version: u64,
+        config: &FunctionConfig,
+        code: Option<&Archive>,
+    ) -> Result<Function, StoreError> {
+        let (name, config, code) = (name.to_string(), config.clone(), code.cloned());
+        self.run(move |conn, blobs| {
+            let json = config_json(&config)?;
+            let tx = conn.transaction()?;
+            let current = get(&tx, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))?;
+            if current.version != expected_version {
+                return Err(StoreError::VersionMismatch {
+                    name,
+                    expected: expected_version,
+                });
+            }
+            let (sha, size) = match &code {
+                Some(code) => {
+                    put_code(&tx, blobs, code)?;
+                    (code.sha256.clone(), code.bytes.len() as u64)
+                }
+                None => (current.code_sha256.clone(), current.code_size_bytes),
+            };
+            let version = next_version(&tx, &name)?;
+            let now = now_ms();
+            tx.execute(
+                "UPDATE functions SET version = ?2, route = ?3, config = ?4, code_sha256 = ?5,
+                        code_size_bytes = ?6, updated_at = ?7 WHERE name = ?1",
+                params![name, version, config.route, json, sha, size as i64, now],
+            )
+            .map_err(|e| conflict(e, &name, &config))?;
+            tx.execute(
+                "INSERT INTO function_versions (function, version, config, code_sha256, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, json, sha, now],
+            )?;
+            tx.execute(
+                "DELETE FROM function_versions WHERE function = ?1 AND version <= ?2",
+                params![name, version - KEPT_VERSIONS],
+            )?;
+            let f = get(&tx, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))?;
+            collect(&tx, blobs)?;
+            tx.commit()?;
+            Ok(f)
+        })
+        .await
+    }
+
+    async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError> {
+        let name = name.to_string();
+        self.run(move |conn, _| get(conn, &name)).await
+    }
+
+    async fn list_functions(&self) -> Result<Vec<Function>, StoreError> {
+        self.run(|conn, _| {
+            let rows = conn
+                .prepare("SELECT * FROM functions ORDER BY name")?
+                .query_map([], function_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.run(move |conn, blobs| {
+            let tx = conn.transaction()?;
+            let n = tx.execute("DELETE FROM functions WHERE name = ?1", [&name])?;
+            collect(&tx, blobs)?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn read_code(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        let sha = sha256.to_string();
+        self.run(move |_, blobs| {
+            blobs.get(&sha).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StoreError::BlobMissing(sha),
+                _ => e.into(),
+            })
+        })
+        .await
+    }
+
+    async fn insert_invocations(&self, records: &[InvocationRecord]) -> Result<(), StoreError> {
+        let records = records.to_vec();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(INSERT_INVOCATION)?;
+                for r in &records {
+                    stmt.execute(params![
+                        r.id,
+                        r.function,
+                        r.version as i64,
+                        r.backend.as_str(),
+                        match r.trigger {
+                            Trigger::Api => "api",
+                            Trigger::Http => "http",
+                        },
+                        r.started_at_ms,
+                        r.queue_ms,
+                        r.init_ms,
+                        r.exec_ms,
+                        r.total_ms,
+                        r.start.map(StartKind::as_str),
+                        r.batch_size as i64,
+                        r.status.as_str(),
+                        r.error_type.map(ErrorKind::as_str),
+                        r.error_message,
+                        r.response_bytes as i64,
+                        r.peak_memory_bytes.map(|v| v as i64),
+                        r.cpu_ms,
+                        r.stdout,
+                        r.stderr,
+                        r.logs_truncated as i64,
+                        r.sandbox_id,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_invocations(
+        &self,
+        function: &str,
+        limit: u32,
+    ) -> Result<Vec<InvocationRecord>, StoreError> {
+        let function = function.to_string();
+        self.run(move |conn, _| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT * FROM invocations WHERE function = ?1
+                     ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2",
+                )?
+                .query_map(params![function, limit], invocation_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn collect_garbage(&self) -> Result<usize, StoreError> {
+        self.run(|conn, blobs| collect(conn, blobs)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ignis_core::{FunctionPatch, Runtime};
+    use std::collections::BTreeMap;
+
+    fn config(route: Option<&str>) -> FunctionConfig {
+        FunctionPatch {
+            runtime: Some(Runtime::Python3),
+            handler: Some("main.handler".into()),
+            route: Some(route.map(str::to_string)),
+            ..Default::default()
+        }
+        .into_new_config()
+        .unwrap()
+    }
+
+    fn code(src: &str) -> Archive {
+        let files: BTreeMap<_, _> = [("main.py".to_string(), src.to_string())].into();
+        ignis_package::from_files(&files, 1 << 20).unwrap()
+    }
+
+    #[tokio::test]
+    async fn crud_versions_conflicts_and_gc() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let a = store
+            .create_function("a", &config(Some("/a")), &code("1"))
+            .await
+            .unwrap();
+        assert_eq!(a.version, 1);
+        assert!(matches!(
+            store.create_function("a", &config(None), &code("1")).await,
+            Err(StoreError::NameTaken(_))
+        ));
+        assert!(matches!(
+            store
+                .create_function("b", &config(Some("/a")), &code("1"))
+                .await,
+            Err(StoreError::RouteTaken(_))
+        ));
+        // Same code for a second function: stored once.
+        store
+            .create_function("b", &config(Some("/b")), &code("1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            BlobStore::open(dir.path().join("code"))
+                .unwrap()
+                .list()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let a2 = store
+            .update_function("a", 1, &config(Some("/a")), Some(&code("2")))
+            .await
+            .unwrap();
+        assert_eq!(a2.version, 2);
+        assert!(matches!(
+            store.update_function("a", 1, &config(None), None).await,
+            Err(StoreError::VersionMismatch { .. })
+        ));
+        assert!(store.delete_function("a").await.unwrap());
+        assert!(!store.delete_function("a").await.unwrap());
+        // Code "2" was only used by `a`: collected. Code "1" is still used by `b`.
+        let blobs = BlobStore::open(dir.path().join("code")).unwrap();
+        assert_eq!(blobs.list().unwrap(), vec![code("1").sha256]);
+        // Re-creating `a` continues its version numbers.
+        let a3 = store
+            .create_function("a", &config(None), &code("3"))
+            .await
+            .unwrap();
+        assert_eq!(a3.version, 3);
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.list_functions().await.unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,372 @@
+//! The client commands: thin wrappers over the HTTP API. Tables for
+//! people, `--json` for scripts.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use base64::Engine as _;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde_json::{json, Map, Value};
+
+use crate::{Command, FnCommand, FnSpec};
+
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    json: bool,
+}
+
+impl Client {
+    pub fn new(server: &str, json: bool) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(960))
+            .build()?;
+        Ok(Self {
+            base: server.trim_end_matches('/').to_string(),
+            http,
+            json,
+        })
+    }
+
+    pub async fn run(&self, command: Command) -> anyhow::Result<ExitCode> {
+        match command {
+            Command::Function(FnCommand::Create(spec)) => self.create(spec).await,
+            Command::Function(FnCommand::Update(spec)) => self.update(spec).await,
+            Command::Function(FnCommand::Ls) => self.list().await,
+            Command::Function(FnCommand::Get { name }) => self.get(&name).await,
+            Command::Function(FnCommand::Rm { name }) => self.remove(&name).await,
+            Command::Invoke {
+                name,
+                data,
+                data_file,
+            } => {
+                let event = match (data, data_file) {
+                    (Some(d), _) => d,
+                    (None, Some(path)) if path.as_os_str() == "-" => {
+                        let mut s = String::new();
+                        std::io::stdin().read_to_string(&mut s)?;
+                        s
+                    }
+                    (None, Some(path)) => std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                    (None, None) => "{}".to_string(),
+                };
+                self.invoke(&name, event).await
+            }
+            Command::Logs { name, limit } => self.logs(&name, limit).await,
+            Command::Serve(_) | Command::Images(_) => unreachable_command(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// Sends a request; returns the status, headers and JSON body, or fails
+    /// with the server's error message.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Value)> {
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the ignis server at {}", self.base))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await?;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok((status, headers, body))
+    }
+
+    async fn expect_ok(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let (status, _, body) = self.send(req).await?;
+        if !status.is_success() {
+            bail!("{}", error_text(status, &body));
+        }
+        Ok(body)
+    }
+
+    fn body_of(spec: &FnSpec, with_code: bool) -> anyhow::Result<Value> {
+        let mut body = Map::new();
+        let mut put = |k: &str, v: Value| {
+            body.insert(k.to_string(), v);
+        };
+        if let Some(v) = &spec.runtime {
+            put("runtime", json!(v));
+        }
+        if let Some(v) = &spec.handler {
+            put("handler", json!(v));
+        }
+        if let Some(v) = &spec.route {
+            // An empty route removes it.
+            put("route", if v.is_empty() { Value::Null } else { json!(v) });
+        }
+        if let Some(v) = &spec.backend {
+            put("backend", json!(v));
+        }
+        if let Some(v) = spec.timeout_ms {
+            put("timeout_ms", json!(v));
+        }
+        if let Some(v) = spec.memory_mb {
+            put("memory_mb", json!(v));
+        }
+        if let Some(v) = spec.cpus {
+            put("cpus", json!(v));
+        }
+        if !spec.env.is_empty() {
+            let mut env = BTreeMap::new();
+            for kv in &spec.env {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--env {kv:?}: expected KEY=VALUE"))?;
+                env.insert(k.to_string(), v.to_string());
+            }
+            put("env", json!(env));
+        }
+        if let Some(v) = spec.min_warm {
+            put("min_warm", json!(v));
+        }
+        if let Some(v) = spec.max_concurrency {
+            put("max_concurrency", json!(v));
+        }
+        if let Some(v) = spec.batch_max_size {
+            put("batch_max_size", json!(v));
+        }
+        if let Some(v) = spec.batch_max_wait_ms {
+            put("batch_max_wait_ms", json!(v));
+        }
+        if let Some(v) = spec.queue_timeout_ms {
+            put("queue_timeout_ms", json!(v));
+        }
+        if let Some(v) = spec.keep_alive_s {
+            put("keep_alive_s", json!(v));
+        }
+        match &spec.dir {
+            Some(dir) => {
+                let archive = ignis_package::zip_dir(dir, ignis_package::DEFAULT_MAX_ARCHIVE_BYTES)
+                    .with_context(|| format!("packing {}", dir.display()))?;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&archive.bytes);
+                body.insert("code".into(), json!({ "zip_base64": b64 }));
+            }
+            None if with_code => bail!("--dir is required: the directory holding the code"),
+            None => {}
+        }
+        Ok(Value::Object(body))
+    }
+
+    async fn create(&self, spec: FnSpec) -> anyhow::Result<ExitCode> {
+        let mut body = Self::body_of(&spec, true)?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("name".into(), json!(spec.name));
+        }
+        let f = self
+            .expect_ok(self.http.post(self.url("/functions")).json(&body))
+            .await?;
+        self.print_function(&f);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    async fn update(&self, spec: FnSpec) -> anyhow::Result<ExitCode> {
+        let body = Self::body_of(&spec, false)?;
+        let f = self
+            .expect_ok(
+                self.http
+                    .put(self.url(&format!("/functions/{}", spec.name)))
+                    .json(&body),
+            )
+            .await?;
+        self.print_function(&f);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    async fn list(&self) -> anyhow::Result<ExitCode> {
+        let body = self
+            .expect_ok(self.http.get(self.url("/functions")))
+            .await?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut table = Table::new();
+        table.load_preset(UTF8_BORDERS_ONLY);
+        table.set_header([
+            "NAME", "VERSION", "RUNTIME", "BACKEND", "ROUTE", "MEMORY", "TIMEOUT", "UPDATED",
+        ]);
+        for f in body["functions"].as_array().into_iter().flatten() {
+            table.add_row([
+                s(&f["name"]),
+                s(&f["version"]),
+                s(&f["runtime"]),
+                s(&f["backend"]),
+                s(&f["route"]),
+                format!("{} MiB", s(&f["memory_mb"])),
+                format!("{} ms", s(&f["timeout_ms"])),
+                s(&f["updated_at"]),
+            ]);
+        }
+        println!("{table}");
+        Ok(ExitCode::SUCCESS)
+    }
+
+    async fn get(&self, name: &str) -> anyhow::Result<ExitCode> {
+        let f = self
+            .expect_ok(self.http.get(self.url(&format!("/functions/{name}"))))
+            .await?;
+        self.print_function(&f);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    async fn remove(&self, name: &str) -> anyhow::Result<ExitCode> {
+        self.expect_ok(self.http.delete(self.url(&format!("/functions/{name}"))))
+            .await?;
+        if self.json {
+            println!("{}", json!({ "deleted": name }));
+        } else {
+            println!("deleted {name}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    async fn invoke(&self, name: &str, event: String) -> anyhow::Result<ExitCode> {
+        let (status, headers, body) = self
+            .send(
+                self.http
+                    .post(self.url(&format!("/functions/{name}/invoke")))
+                    .header("content-type", "application/json")
+                    .body(event),
+            )
+            .await?;
+        let header = |k: &str| {
+            headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        if self.json {
+            let out = json!({
+                "status": status.as_u16(),
+                "invocation_id": header("x-ignis-invocation-id"),
+                "start": header("x-ignis-start"),
+                "duration_ms": header("x-ignis-duration-ms").parse::<f64>().ok(),
+                "body": body,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else if status.is_success() {
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            eprintln!(
+                "({} start, {} ms, invocation {})",
+                header("x-ignis-start"),
+                header("x-ignis-duration-ms"),
+                header("x-ignis-invocation-id")
+            );
+        } else {
+            eprintln!("error: {}", error_text(status, &body));
+            if let Some(stack) = body["error"]["stack"].as_str() {
+                eprintln!("{stack}");
+            }
+        }
+        Ok(if status.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+
+    async fn logs(&self, name: &str, limit: u32) -> anyhow::Result<ExitCode> {
+        let body = self
+            .expect_ok(
+                self.http
+                    .get(self.url(&format!("/functions/{name}/invocations")))
+                    .query(&[("limit", limit)]),
+            )
+            .await?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let records = body["invocations"].as_array().cloned().unwrap_or_default();
+        for r in records.iter().rev() {
+            let when = r["started_at_ms"]
+                .as_i64()
+                .and_then(chrono_fmt)
+                .unwrap_or_default();
+            let err = match r["error_type"].as_str() {
+                Some(t) => format!(" {t}: {}", s(&r["error_message"])),
+                None => String::new(),
+            };
+            println!(
+                "{when} {} v{} {} {} {:.1} ms{err}",
+                s(&r["id"]),
+                s(&r["version"]),
+                s(&r["start"]),
+                s(&r["status"]),
+                r["total_ms"].as_f64().unwrap_or(0.0),
+            );
+            for (stream, prefix) in [("stdout", "  | "), ("stderr", "  ! ")] {
+                for line in r[stream].as_str().unwrap_or("").lines() {
+                    println!("{prefix}{line}");
+                }
+            }
+            if r["logs_truncated"] == true {
+                println!("  (output truncated)");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn print_function(&self, f: &Value) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(f).unwrap_or_default());
+            return;
+        }
+        let mut table = Table::new();
+        table.load_preset(UTF8_BORDERS_ONLY);
+        if let Some(obj) = f.as_object() {
+            for (k, v) in obj {
+                let v = match v {
+                    Value::Object(m) if m.is_empty() => "{}".to_string(),
+                    Value::Object(_) => v.to_string(),
+                    other => s(other),
+                };
+                table.add_row([k.as_str(), v.as_str()]);
+            }
+        }
+        println!("{table}");
+    }
+}
+
+fn unreachable_command() -> anyhow::Result<ExitCode> {
+    bail!("this command does not talk to a server")
+}
+
+/// A JSON value as table text.
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn error_text(status: reqwest::StatusCode, body: &Value) -> String {
+    match (
+        body["error"]["type"].as_str(),
+        body["error"]["message"].as_str(),
+    ) {
+        (Some(t), Some(m)) => format!("{t} ({}): {m}", status.as_u16()),
+        _ => format!("HTTP {status}: {body}"),
+    }
+}
+
+fn chrono_fmt(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}

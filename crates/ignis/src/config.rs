@@ -1,0 +1,109 @@
+//! One configuration schema for `ignis serve`, filled from (highest first)
+//! command-line flags, environment variables, `ignis.toml`, and defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// `ignis.toml`. Every field is optional; unknown fields are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub serve: ServeFile,
+    /// Server URL for client commands.
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub docker_socket: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
+    pub memory_budget_mb: Option<u64>,
+    pub max_code_mb: Option<u64>,
+    pub shutdown_grace_s: Option<u64>,
+    pub queue_capacity: Option<usize>,
+    pub docker: Option<bool>,
+}
+
+impl FileConfig {
+    /// Reads `path`, or `./ignis.toml` when no path is given and it exists.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("ignis.toml"), false),
+        };
+        if !path.exists() {
+            if required {
+                bail!("config file {} does not exist", path.display());
+            }
+            return Ok(Self::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// The resolved settings of the server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub docker_socket: PathBuf,
+    pub run_dir: PathBuf,
+    pub memory_budget_mb: u64,
+    pub max_code_mb: u64,
+    pub shutdown_grace_s: u64,
+    pub queue_capacity: usize,
+    /// Whether to use the Docker backend (off only for API-only testing).
+    pub docker: bool,
+    /// Label value marking this server's sandboxes.
+    pub instance: String,
+}
+
+impl ServeConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.memory_budget_mb < 64 {
+            bail!("memory_budget_mb must be at least 64");
+        }
+        if !(1..=1024).contains(&self.max_code_mb) {
+            bail!("max_code_mb must be between 1 and 1024");
+        }
+        if self.queue_capacity == 0 {
+            bail!("queue_capacity must be at least 1");
+        }
+        // sun_path holds 108 bytes; leave room for "/sb-<uuid>/channel.sock".
+        if self.run_dir.as_os_str().len() > 50 {
+            bail!(
+                "run_dir {} is too long for Unix socket paths (50 bytes at most)",
+                self.run_dir.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Half of the host's memory, in MiB: the default sandbox memory budget.
+pub fn default_memory_budget_mb() -> u64 {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(4 * 1024 * 1024);
+    total_kb / 1024 / 2
+}
+
+/// A short, stable id of a data directory: it names this server's run
+/// directory and labels its sandboxes.
+pub fn instance_id(data_dir: &Path) -> String {
+    let canonical = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    ignis_package::sha256_hex(canonical.to_string_lossy().as_bytes())[..10].to_string()
+}

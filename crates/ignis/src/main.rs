@@ -1,0 +1,195 @@
+//! `ignis`: the server and its command-line client.
+
+mod client;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Self-hosted serverless functions: deploy Python and JavaScript functions
+/// and call them over HTTP, each call in an isolated sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "ignis", version, propagate_version = true)]
+struct Cli {
+    /// Server to talk to (client commands).
+    #[arg(long, global = true, env = "IGNIS_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// Print JSON instead of tables (client commands).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Configuration file (default: ./ignis.toml when it exists).
+    #[arg(long, global = true, env = "IGNIS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: the API, the engine and the sandboxes.
+    Serve(ServeArgs),
+    /// Deploy and manage functions.
+    #[command(subcommand, name = "fn")]
+    Function(FnCommand),
+    /// Call a function and print its result.
+    Invoke {
+        name: String,
+        /// The event, as JSON.
+        #[arg(long, conflicts_with = "data_file")]
+        data: Option<String>,
+        /// Read the event from a file (`-` for standard input).
+        #[arg(long, value_name = "FILE")]
+        data_file: Option<PathBuf>,
+    },
+    /// Show a function's recent invocations with their logs.
+    Logs {
+        name: String,
+        /// How many invocations, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Build the sandbox images.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "IGNIS_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// Where functions, code and records are kept.
+    #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The Docker engine's socket.
+    #[arg(long, env = "IGNIS_DOCKER_SOCKET", value_name = "PATH")]
+    docker_socket: Option<PathBuf>,
+    /// Directory for the sandboxes' channel sockets (short path).
+    #[arg(long, env = "IGNIS_RUN_DIR", value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// Sum of sandbox memory the engine may reserve, MiB (default: half the host's).
+    #[arg(long, env = "IGNIS_MEMORY_BUDGET_MB", value_name = "MIB")]
+    memory_budget_mb: Option<u64>,
+    /// Largest code archive, MiB.
+    #[arg(long, env = "IGNIS_MAX_CODE_MB", value_name = "MIB")]
+    max_code_mb: Option<u64>,
+    /// Seconds to let calls in flight finish on shutdown.
+    #[arg(long, env = "IGNIS_SHUTDOWN_GRACE_S", value_name = "SECONDS")]
+    shutdown_grace_s: Option<u64>,
+    /// Run without the Docker backend (management API only).
+    #[arg(long)]
+    no_docker: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum FnCommand {
+    /// Create a function from a directory of code.
+    Create(FnSpec),
+    /// Update a function's code and/or configuration.
+    Update(FnSpec),
+    /// List functions.
+    Ls,
+    /// Show one function.
+    Get { name: String },
+    /// Delete a function.
+    Rm { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct FnSpec {
+    name: String,
+    /// `python3` or `nodejs`.
+    #[arg(long)]
+    runtime: Option<String>,
+    /// FILE.FUNCTION, e.g. `main.handler`.
+    #[arg(long)]
+    handler: Option<String>,
+    /// Directory holding the code (zipped and uploaded).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// HTTP trigger path, e.g. `/hello` (served at /fn/hello).
+    #[arg(long)]
+    route: Option<String>,
+    /// `docker` or `microvm`.
+    #[arg(long)]
+    backend: Option<String>,
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    #[arg(long, value_name = "MIB")]
+    memory_mb: Option<u32>,
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Environment variable for the handler (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    #[arg(long)]
+    min_warm: Option<u32>,
+    #[arg(long)]
+    max_concurrency: Option<u32>,
+    #[arg(long)]
+    batch_max_size: Option<u32>,
+    #[arg(long, value_name = "MS")]
+    batch_max_wait_ms: Option<u64>,
+    #[arg(long, value_name = "MS")]
+    queue_timeout_ms: Option<u64>,
+    #[arg(long, value_name = "SECONDS")]
+    keep_alive_s: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImagesCommand {
+    /// Build the runtime image from Debian packages (cached by recipe hash).
+    Build {
+        #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, env = "IGNIS_DOCKER_SOCKET", value_name = "PATH")]
+        docker_socket: Option<PathBuf>,
+        /// Rebuild even when the image exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let file = config::FileConfig::load(cli.config.as_deref())?;
+    let server = cli
+        .server
+        .clone()
+        .or(file.server.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    match cli.command {
+        Command::Serve(args) => serve::run(args, file.serve).await,
+        Command::Images(ImagesCommand::Build {
+            data_dir,
+            docker_socket,
+            force,
+        }) => serve::build_images(data_dir, docker_socket, file.serve, force).await,
+        other => {
+            let client = client::Client::new(&server, cli.json)?;
+            client.run(other).await
+        }
+    }
+}

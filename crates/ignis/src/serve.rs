@@ -1,0 +1,218 @@
+//! `ignis serve` and `ignis images build`: wiring the parts together.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ignis_api::{router, ApiConfig, AppState, Registry};
+use ignis_docker::{DockerBackend, DockerConfig};
+use ignis_engine::{Engine, EngineConfig, Recorder};
+use ignis_sandbox::Backend;
+use ignis_store::{SqliteStore, Store};
+
+use crate::config::{default_memory_budget_mb, instance_id, ServeConfig, ServeFile};
+use crate::ServeArgs;
+
+fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("ignis-data"));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let instance = instance_id(&data_dir);
+    let config = ServeConfig {
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        docker_socket: args
+            .docker_socket
+            .or(file.docker_socket)
+            .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock")),
+        run_dir: args
+            .run_dir
+            .or(file.run_dir)
+            .unwrap_or_else(|| PathBuf::from(format!("/tmp/ignis-{instance}"))),
+        memory_budget_mb: args
+            .memory_budget_mb
+            .or(file.memory_budget_mb)
+            .unwrap_or_else(default_memory_budget_mb),
+        max_code_mb: args.max_code_mb.or(file.max_code_mb).unwrap_or(50),
+        shutdown_grace_s: args
+            .shutdown_grace_s
+            .or(file.shutdown_grace_s)
+            .unwrap_or(30),
+        queue_capacity: file.queue_capacity.unwrap_or(1000),
+        docker: !args.no_docker && file.docker.unwrap_or(true),
+        data_dir,
+        instance,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = resolve(args, file)?;
+    tracing::info!(?config, "starting");
+    let store = SqliteStore::open(&config.data_dir)
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    tracing::info!(path = %store.path().display(), "store open");
+    let store: Arc<dyn Store> = Arc::new(store);
+
+    let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+    if config.docker {
+        match connect_docker(&config).await {
+            Ok(docker) => backends.push(Arc::new(docker)),
+            Err(e) => {
+                // Keep serving the management API; invocations on Docker
+                // answer 503 until the engine is fixed and ignis restarted.
+                tracing::error!("Docker backend unavailable: {e:#}");
+                eprintln!("ignis: Docker backend unavailable: {e:#}");
+            }
+        }
+    }
+
+    let (recorder, recorder_task) = Recorder::start(store.clone(), 10_000);
+    let engine = Engine::new(
+        EngineConfig {
+            memory_budget_mb: config.memory_budget_mb,
+            queue_capacity: config.queue_capacity,
+            ..EngineConfig::default()
+        },
+        backends,
+        store.clone(),
+        recorder,
+    );
+    let orphans = engine.remove_orphans().await;
+    if orphans > 0 {
+        tracing::info!(orphans, "removed sandboxes left by a previous run");
+    }
+    let registry = Registry::load(store.clone()).await?;
+    let state = Arc::new(AppState {
+        registry,
+        engine: engine.clone(),
+        config: ApiConfig {
+            max_code_bytes: config.max_code_mb * 1024 * 1024,
+            ..ApiConfig::default()
+        },
+        started: Instant::now(),
+    });
+    let app = router(state);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    for status in engine.backend_status().await {
+        let mark = if status.available {
+            "ready"
+        } else {
+            "UNAVAILABLE"
+        };
+        println!("ignis: backend {}: {mark} ({})", status.kind, status.detail);
+    }
+    // Tests and scripts read this line to learn the port.
+    println!("ignis: listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+
+    let grace = Duration::from_secs(config.shutdown_grace_s);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal(engine.clone(), grace))
+    .await?;
+    // Let the record writer drain what the last calls produced.
+    drop(engine);
+    let _ = tokio::time::timeout(Duration::from_secs(5), recorder_task).await;
+    println!("ignis: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGTERM or Ctrl-C, then drains the engine: new calls are
+/// refused, calls in flight finish (up to `grace`), sandboxes are removed.
+/// The HTTP server stops accepting connections once this returns.
+async fn shutdown_signal(engine: Engine, grace: Duration) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!(grace_s = grace.as_secs(), "shutting down");
+    engine.shutdown(grace).await;
+}
+
+async fn connect_docker(config: &ServeConfig) -> anyhow::Result<DockerBackend> {
+    let mut docker_config = DockerConfig::new(
+        ignis_docker::image::image_tag(),
+        config.run_dir.clone(),
+        config.instance.clone(),
+    );
+    docker_config.socket = config.docker_socket.clone();
+    let backend = DockerBackend::connect(docker_config).await?;
+    let cache = config.data_dir.join("images");
+    ignis_docker::image::ensure_docker_image(backend.docker(), &cache, false, &|line| {
+        tracing::info!("{line}");
+    })
+    .await?;
+    Ok(backend)
+}
+
+pub async fn build_images(
+    data_dir: Option<PathBuf>,
+    docker_socket: Option<PathBuf>,
+    file: ServeFile,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
+    let data_dir = data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("ignis-data"));
+    let mut docker_config = DockerConfig::new(
+        ignis_docker::image::image_tag(),
+        std::env::temp_dir().join("ignis-images"),
+        "images".into(),
+    );
+    if let Some(s) = docker_socket.or(file.docker_socket) {
+        docker_config.socket = s;
+    }
+    let backend = DockerBackend::connect(docker_config).await?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let started = Instant::now();
+    let tag = ignis_docker::image::ensure_docker_image(
+        backend.docker(),
+        &data_dir.join("images"),
+        force,
+        &|line| {
+            let line = line.trim();
+            if line.starts_with("step:") || line.starts_with("image") || line.starts_with("root") {
+                bar.println(line);
+            }
+            bar.set_message(line.chars().take(100).collect::<String>());
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    println!("{tag} ready ({:.1} s)", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}

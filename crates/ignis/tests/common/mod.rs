@@ -1,0 +1,213 @@
+//! Black-box harness: the real `ignis` binary on a free port with a
+//! temporary data directory, driven over HTTP.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ignis");
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub args: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+    pub http: reqwest::blocking::Client,
+    pub stdout_rest: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn error_type(&self) -> &str {
+        self.body["error"]["type"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl Server {
+    /// Starts a server without Docker (management API only).
+    pub fn start_api_only() -> Self {
+        Self::start(&["--no-docker"])
+    }
+
+    pub fn start(extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut s = Self {
+            child: None,
+            url: String::new(),
+            data_dir,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            _tmp: Some(tmp),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+            stdout_rest: Default::default(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// (Re)starts the process on the same data directory.
+    pub fn spawn(&mut self) {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ignis");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let rest = self.stdout_rest.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("ignis: listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+                rest.lock().unwrap().push(line);
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(300))
+            .expect("server did not report its address");
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request(reqwest::Method::GET, path, None)
+    }
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.request(reqwest::Method::POST, path, Some(&body.to_string()))
+    }
+    pub fn post_raw(&self, path: &str, body: &str) -> Reply {
+        self.request(reqwest::Method::POST, path, Some(body))
+    }
+    pub fn put(&self, path: &str, body: &Value) -> Reply {
+        self.request(reqwest::Method::PUT, path, Some(&body.to_string()))
+    }
+    pub fn delete(&self, path: &str) -> Reply {
+        self.request(reqwest::Method::DELETE, path, None)
+    }
+
+    /// Creates a function and asserts it worked.
+    pub fn deploy(&self, body: &Value) -> Value {
+        let r = self.post("/api/v1/functions", body);
+        assert_eq!(r.status, 201, "create failed: {}", r.text);
+        r.body
+    }
+
+    pub fn invoke(&self, name: &str, event: &Value) -> Reply {
+        self.post(&format!("/api/v1/functions/{name}/invoke"), event)
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .env("IGNIS_SERVER", &self.url)
+            .output()
+            .expect("run cli")
+    }
+
+    pub fn data_path(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // A graceful stop removes this server's sandboxes.
+            let _ = self.terminate();
+        }
+    }
+}
+
+/// A zip archive of `files`, base64-encoded.
+pub fn zip_b64(files: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(content.as_bytes()).unwrap();
+    }
+    base64::engine::general_purpose::STANDARD.encode(w.finish().unwrap().into_inner())
+}

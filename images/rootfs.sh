@@ -44,6 +44,6 @@ rm -rf "$out"/dev/*
 # Mount points of every sandbox: the channel directory, the code tmpfs, the
 # bootstraps; /tmp is a tmpfs too.
 mkdir -p "$out"/run/ignis "$out"/var/task "$out"/opt/ignis "$out"/tmp
-chmod 1777 "$out"/tmp
+chmod 1777 "$out"/tmp "$out"/var/task
 # Sandboxes run as nobody (65534), which debootstrap creates.
 echo "step: done ($(du -sm "$out" | cut -f1) MiB)"

@@ -86,6 +86,8 @@ pub fn router(state: SharedState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             handlers::panicked,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Failed calls are the functions' business, logged by the engine; an
+        // internal error is logged by ApiError. No per-response error logs.
+        .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }

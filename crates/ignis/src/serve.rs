@@ -206,7 +206,12 @@ pub async fn build_images(
         &|line| {
             let line = line.trim();
             if line.starts_with("step:") || line.starts_with("image") || line.starts_with("root") {
-                bar.println(line);
+                if bar.is_hidden() {
+                    // Not a terminal (CI logs): plain lines instead of a spinner.
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
             }
             bar.set_message(line.chars().take(100).collect::<String>());
         },

@@ -107,6 +107,16 @@ function currentCapture() {
   return null;
 }
 
+/** The running call an escaped error belongs to, or null. An error from a
+ * call that has already answered is only logged. */
+function failingCall() {
+  const store = als.getStore();
+  let cap = null;
+  if (store) cap = store;
+  else if (running.size === 1) for (const c of running) cap = c;
+  return cap && !cap.done && cap.fail ? cap : null;
+}
+
 function makeWrite(isErr, realWrite) {
   return function write(chunk, encoding, cb) {
     if (typeof encoding === 'function') {
@@ -154,8 +164,21 @@ function describe(v) {
   return String(v);
 }
 
+/** The string with lone surrogates replaced (the host rejects strings that
+ * are not valid Unicode). */
+function wellFormed(s) {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 /** `{type, message, stack}` of a thrown / rejected value. */
 function errorBody(type, e) {
+  const body = rawErrorBody(type, e);
+  body.message = wellFormed(body.message);
+  body.stack = wellFormed(body.stack);
+  return body;
+}
+
+function rawErrorBody(type, e) {
   if (e instanceof Error || (e && typeof e === 'object' && typeof e.message === 'string')) {
     const name = errorName(e);
     const msg = e.message ? `${name}: ${e.message}` : name;
@@ -483,7 +506,13 @@ class Bootstrap {
 
     // Code.
     if (typeof msg.code_zip_b64 === 'string' && msg.code_zip_b64.length > 0) {
-      extractZip(Buffer.from(msg.code_zip_b64, 'base64'), codeDir);
+      try {
+        extractZip(Buffer.from(msg.code_zip_b64, 'base64'), codeDir);
+      } catch (e) {
+        if (e instanceof InitFailure) throw e;
+        // Out of space on the code tmpfs, say.
+        throw new InitFailure('InvalidArchive', `extracting the code archive: ${errorBody('InvalidArchive', e).message}`);
+      }
     } else {
       fs.mkdirSync(codeDir, { recursive: true });
     }
@@ -814,16 +843,13 @@ function main() {
 
   // Errors that escape a handler: they fail the call they belong to when
   // that call can be told; otherwise they are logged and the bootstrap goes on.
-  process.on('uncaughtException', (e) => {
-    const cap = currentCapture();
-    if (cap && cap.fail) cap.fail(e);
-    else logReal(`ignis bootstrap: uncaught exception: ${e && e.stack ? e.stack : describe(e)}`);
-  });
-  process.on('unhandledRejection', (e) => {
-    const cap = currentCapture();
-    if (cap && cap.fail) cap.fail(e);
-    else logReal(`ignis bootstrap: unhandled rejection: ${e && e.stack ? e.stack : describe(e)}`);
-  });
+  const escaped = (what) => (e) => {
+    const cap = failingCall();
+    if (cap) cap.fail(e);
+    else logReal(`ignis bootstrap: ${what}: ${e && e.stack ? e.stack : describe(e)}`);
+  };
+  process.on('uncaughtException', escaped('uncaught exception'));
+  process.on('unhandledRejection', escaped('unhandled rejection'));
 
   const make = (channel) => new Bootstrap(channel, codeDir);
   if (opts.socket) serveSocket(opts.socket, make);

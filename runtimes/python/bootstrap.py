@@ -27,7 +27,6 @@ DEFAULT_CODE_DIR = "/var/task"
 SKEW_THRESHOLD_MS = 1000.0
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_dumps_ascii = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 _value_encoder = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
@@ -307,6 +306,16 @@ def _exc_message(e):
     return "%s: %s" % (name, text) if text else name
 
 
+def _user_stack(e, code_dir):
+    """The traceback from the first frame in the function's code on (the
+    bootstrap's and importlib's frames say nothing to the user)."""
+    tb = e.__traceback__
+    prefix = os.path.join(code_dir, "")
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(prefix):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(e), e, tb))
+
+
 def _exc_stack(e, skip=0):
     tb = e.__traceback__
     for _ in range(skip):
@@ -388,7 +397,11 @@ class Bootstrap:
         except InitFailure as f:
             error = f.body
         except BaseException as e:  # anything else while loading is an import problem
-            error = {"type": "ImportError", "message": _exc_message(e), "stack": _exc_stack(e)}
+            error = {
+                "type": "ImportError",
+                "message": _exc_message(e),
+                "stack": _user_stack(e, self.code_dir),
+            }
         finally:
             sys.stdout, sys.stderr = out, err
             stdout, stderr = out.end(), err.end()
@@ -454,6 +467,10 @@ class Bootstrap:
                 raise InitFailure("InvalidArchive", "bad code archive: %s" % _exc_message(e))
             except (NotImplementedError, RuntimeError) as e:  # unsupported method, encrypted
                 raise InitFailure("InvalidArchive", "bad code archive: %s" % _exc_message(e))
+            except OSError as e:  # out of space on the code tmpfs, say
+                raise InitFailure(
+                    "InvalidArchive", "extracting the code archive: %s" % _exc_message(e)
+                )
         else:
             os.makedirs(code_dir, exist_ok=True)
 
@@ -508,8 +525,9 @@ class Bootstrap:
                 "handler module %r not found (no %s in the code archive)"
                 % ("/".join(parts), "/".join(parts) + ".py"),
             )
-        if any("." in p for p in parts):
-            # A dotted file name cannot be imported by module name.
+        if any("." in p for p in parts) or parts[0] in sys.modules:
+            # A dotted file name cannot be imported by module name, and a name
+            # taken by a module already loaded (json.py, say) would find that one.
             name = "_ignis_handler_" + "_".join(parts).replace(".", "_")
             mspec = importlib.util.spec_from_file_location(name, origin)
             module = importlib.util.module_from_spec(mspec)
@@ -572,7 +590,8 @@ class Bootstrap:
         ctx = Context()
         ctx.function_name = self.function
         ctx.function_version = self.version
-        ctx.memory_limit_in_mb = self.memory_mb
+        # A string, as in the AWS Lambda Python runtime (it comes from the environment there).
+        ctx.memory_limit_in_mb = str(self.memory_mb)
         ctx.aws_request_id = item_id
         ctx.invoked_function_arn = "arn:ignis:function:" + self.function
         ctx.log_group_name = "/ignis/functions/" + self.function
@@ -591,6 +610,11 @@ class Bootstrap:
         t0 = _perf()
         try:
             value = handler(event, ctx)
+            if type(value).__name__ == "coroutine" and hasattr(value, "send"):
+                # An `async def` handler: run it to completion.
+                import asyncio
+
+                value = asyncio.run(value)
             ok = True
         except BaseException as e:  # SystemExit / KeyboardInterrupt too: the call fails, not us
             ok = False
@@ -640,10 +664,9 @@ class Bootstrap:
         }
         if not ok:
             msg["error"] = error
-        try:
-            head = _dumps(msg).encode("utf-8")
-        except UnicodeEncodeError:
-            head = _dumps_ascii(msg).encode("ascii")
+        # "replace": a lone surrogate in an error message becomes "?" (the
+        # host rejects strings that are not valid Unicode).
+        head = _dumps(msg).encode("utf-8", "replace")
         if vbytes is None:
             return head + b"\n"
         return b"".join((head[:-1], b',"value":', vbytes, b"}\n"))

@@ -271,7 +271,7 @@ class BootstrapTest(unittest.TestCase):
         v = res["value"]
         self.assertEqual(v["function_name"], "hello")
         self.assertEqual(v["function_version"], "3")
-        self.assertEqual(v["memory_limit_in_mb"], 128)
+        self.assertEqual(v["memory_limit_in_mb"], "128")
         self.assertEqual(v["aws_request_id"], "inv-0")
         self.assertEqual(v["invoked_function_arn"], "arn:ignis:function:hello")
         self.assertIsInstance(v["log_group_name"], str)
@@ -326,6 +326,16 @@ class BootstrapTest(unittest.TestCase):
         )
         self.assertOk(sb.invoke1({}), "SIBLING!")
 
+    def test_handler_file_named_like_a_loaded_module(self):
+        sb = self.sandbox(
+            {"json.py": "def handler(e, c):\n    return 'mine'\n"}, handler="json.handler"
+        )
+        self.assertOk(sb.invoke1({}), "mine")
+        sb = self.sandbox(
+            {"v1.2/app.py": "def handler(e, c):\n    return 'dotted'\n"}, handler="v1.2/app.handler"
+        )
+        self.assertOk(sb.invoke1({}), "dotted")
+
     def test_package_with_init_and_relative_files(self):
         sb = self.sandbox(
             {
@@ -342,6 +352,24 @@ class BootstrapTest(unittest.TestCase):
             handler="app/core.run",
         )
         self.assertOk(sb.invoke1({}), "<read me>")
+
+    def test_async_handler(self):
+        sb = self.sandbox(
+            {
+                "main.py": """
+                import asyncio
+                async def handler(event, context):
+                    await asyncio.sleep(0.01)
+                    if event == "fail":
+                        raise KeyError("k")
+                    return {"async": event}
+                """
+            }
+        )
+        self.assertOk(sb.invoke1(1), {"async": 1})
+        err = self.assertError(sb.invoke1("fail"), "FunctionError")
+        self.assertEqual(err["message"], "KeyError: 'k'")
+        self.assertOk(sb.invoke1(2), {"async": 2})
 
     def test_stored_zip(self):
         sb = Sandbox()
@@ -440,6 +468,24 @@ class BootstrapTest(unittest.TestCase):
         self.assertError(sb.invoke1(MAX_RESPONSE // 2), "ResponseTooLarge")
         self.assertOk(sb.invoke1(10), "é" * 10)
 
+    def test_lone_surrogates(self):
+        sb = self.sandbox(
+            {
+                "main.py": """
+                def handler(event, context):
+                    print("log \\ud800")
+                    if event == "raise":
+                        raise ValueError("bad \\ud800")
+                    return "value \\ud800"
+                """
+            }
+        )
+        res = sb.invoke1("raise")
+        self.assertEqual(res["error"]["message"], "ValueError: bad ?")
+        self.assertEqual(res["stdout"], "log ?\n")
+        # A value is passed on as it is (escaped).
+        self.assertOk(sb.invoke1("ok"), "value \ud800")
+
     # -- init errors
 
     def test_handler_module_not_found(self):
@@ -475,6 +521,11 @@ class BootstrapTest(unittest.TestCase):
             self.assertTrue(sb.ready["error"]["stack"], name)
         sb = self.sandbox(cases["raises"], expect_ready=False)
         self.assertEqual(sb.ready["error"]["message"], "RuntimeError: at import")
+        self.assertIn("main.py", sb.ready["error"]["stack"])
+        self.assertNotIn("bootstrap.py", sb.ready["error"]["stack"])
+        sb = self.sandbox(cases["syntax"], expect_ready=False)
+        self.assertTrue(sb.ready["error"]["message"].startswith("SyntaxError: "))
+        self.assertIn("main.py", sb.ready["error"]["stack"])
 
     def test_invalid_archives(self):
         evil = io.BytesIO()

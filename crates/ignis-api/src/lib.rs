@@ -68,6 +68,7 @@ pub fn router(state: SharedState) -> Router {
                 .delete(functions::delete),
         )
         .route("/functions/{name}/code", get(functions::code))
+        .route("/functions/{name}/warm", post(functions::warm))
         .route("/functions/{name}/invocations", get(invoke::invocations))
         .layer(DefaultBodyLimit::max(management_limit))
         .route(

@@ -10,7 +10,7 @@ use crate::handlers::{functions, health, invoke, triggers};
     info(title = "ignis", description = "Self-hosted serverless functions: management and invoke API."),
     paths(
         functions::create, functions::list, functions::get, functions::update,
-        functions::delete, functions::code,
+        functions::delete, functions::code, functions::warm,
         invoke::invoke, invoke::invocations,
         health::health, health::pools,
         triggers::trigger,
@@ -20,7 +20,7 @@ use crate::handlers::{functions, health, invoke, triggers};
         ignis_core::Runtime, ignis_core::BackendKind, ignis_core::InvocationRecord,
         ignis_core::InvocationStatus, ignis_core::StartKind, ignis_core::Trigger, ignis_core::ErrorKind,
         functions::CodeInput, functions::CreateFunctionRequest, functions::UpdateFunctionRequest,
-        functions::FunctionList, invoke::InvocationList, health::Health, health::Pools,
+        functions::FunctionList, functions::WarmRequest, functions::WarmResponse, invoke::InvocationList, health::Health, health::Pools,
         crate::error::ErrorBody, crate::error::ErrorDetail,
     )),
     tags(

@@ -23,7 +23,7 @@ use crate::events::Events;
 
 pub(crate) const LABEL_MANAGED: &str = "io.ignis.managed";
 pub(crate) const LABEL_INSTANCE: &str = "io.ignis.instance";
-const LABEL_SANDBOX: &str = "io.ignis.sandbox";
+pub(crate) const LABEL_SANDBOX: &str = "io.ignis.sandbox";
 const CHANNEL_DIR: &str = "/run/ignis";
 const SOCKET_NAME: &str = "channel.sock";
 /// The unprivileged user every sandbox runs as (`nobody`).
@@ -283,6 +283,10 @@ impl Backend for DockerBackend {
                 Err(e)
             }
         }
+    }
+
+    fn deaths(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.events.died.subscribe())
     }
 
     async fn remove_orphans(&self) -> Result<usize, SandboxError> {

@@ -17,10 +17,21 @@ pub struct Death {
     pub exit_code: Option<i64>,
 }
 
-#[derive(Default)]
 pub struct Events {
     deaths: Mutex<HashMap<String, Death>>,
     changed: Notify,
+    /// Sandbox ids of containers that died, for the engine.
+    pub died: tokio::sync::broadcast::Sender<String>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self {
+            deaths: Mutex::default(),
+            changed: Notify::new(),
+            died: tokio::sync::broadcast::channel(256).0,
+        }
+    }
 }
 
 impl Events {
@@ -55,12 +66,15 @@ impl Events {
                             backoff = Duration::from_millis(100);
                             let Some(actor) = msg.actor else { continue };
                             let Some(id) = actor.id else { continue };
-                            let exit_code = actor
-                                .attributes
-                                .as_ref()
-                                .and_then(|a| a.get("exitCode"))
-                                .and_then(|c| c.parse().ok());
-                            events.record(&id, msg.action.as_deref().unwrap_or(""), exit_code);
+                            let attrs = actor.attributes.unwrap_or_default();
+                            let exit_code = attrs.get("exitCode").and_then(|c| c.parse().ok());
+                            let action = msg.action.as_deref().unwrap_or("");
+                            events.record(&id, action, exit_code);
+                            if action == "die" {
+                                if let Some(sandbox) = attrs.get(crate::backend::LABEL_SANDBOX) {
+                                    let _ = events.died.send(sandbox.clone());
+                                }
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "docker event stream failed");

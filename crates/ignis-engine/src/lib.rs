@@ -7,7 +7,9 @@
 //! and speaks the channel protocol; it never knows whether a sandbox is a
 //! container or a microVM.
 
+pub mod autoscale;
 mod dispatch;
+mod maintain;
 mod recorder;
 mod run;
 pub mod state;
@@ -18,7 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-use ignis_core::{now_ms, BackendKind, ErrorKind, Function, IgnisError, StartKind, Trigger};
+use ignis_core::{
+    now_ms, BackendKind, ErrorKind, Function, IgnisError, Runtime, StartKind, Trigger,
+};
 use ignis_sandbox::{Backend, BackendStatus, Channel, SandboxHandle};
 use ignis_store::Store;
 use serde::Serialize;
@@ -42,8 +46,14 @@ pub struct EngineConfig {
     pub memory_budget_mb: u64,
     /// Most calls queued per function; more are throttled at once.
     pub queue_capacity: usize,
-    /// How often idle sandboxes are checked against their keep-alive.
+    /// How often the maintainer runs: autoscaler samples, keep-alive
+    /// reaping, stem-cell refills.
     pub reap_interval: Duration,
+    /// Stem cells kept booted per (runtime, backend, memory) at first.
+    pub stem_initial: usize,
+    /// Most stem cells per key; the pool grows toward it when cold calls
+    /// find it empty and shrinks back when it goes unused.
+    pub stem_max: usize,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +64,8 @@ impl Default for EngineConfig {
             memory_budget_mb: 4096,
             queue_capacity: 1000,
             reap_interval: Duration::from_secs(1),
+            stem_initial: 1,
+            stem_max: 4,
         }
     }
 }
@@ -105,8 +117,69 @@ struct FnState {
     /// Initialized sandboxes of `function.version`; the last one is the most
     /// recently used (reused first: its caches are warmest).
     idle: Vec<Warm>,
-    /// Sandboxes booting or running calls for this function.
+    /// Sandboxes booting, initializing or running calls for this function.
     active: usize,
+    autoscaler: autoscale::Autoscaler,
+    decision: Option<autoscale::Decision>,
+    /// A delayed pump is scheduled to fill a batch.
+    batch_timer: bool,
+}
+
+impl FnState {
+    fn new(function: Arc<Function>) -> Self {
+        Self {
+            function,
+            queue: VecDeque::new(),
+            idle: Vec::new(),
+            active: 0,
+            autoscaler: autoscale::Autoscaler::default(),
+            decision: None,
+            batch_timer: false,
+        }
+    }
+}
+
+/// What a stem cell can serve: any function of this runtime, backend and
+/// memory size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct StemKey {
+    pub runtime: Runtime,
+    pub backend: BackendKind,
+    pub memory_mb: u32,
+}
+
+impl StemKey {
+    pub fn of(f: &Function) -> Self {
+        Self {
+            runtime: f.config.runtime,
+            backend: f.config.backend,
+            memory_mb: f.config.memory_mb,
+        }
+    }
+}
+
+/// A booted sandbox waiting for `init`.
+struct StemCell {
+    id: String,
+    handle: Arc<dyn SandboxHandle>,
+    channel: Channel,
+}
+
+struct StemPool {
+    ready: Vec<StemCell>,
+    booting: usize,
+    target: usize,
+    hits: u64,
+    misses: u64,
+    last_hit: Instant,
+    last_resize: Instant,
+}
+
+/// Consecutive boot failures of a backend, and when it may be tried again.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
 }
 
 /// Book-keeping of one live sandbox, whoever holds it.
@@ -121,8 +194,12 @@ struct Live {
 #[derive(Default)]
 struct State {
     functions: HashMap<String, FnState>,
+    stems: BTreeMap<StemKey, StemPool>,
     live: HashMap<String, Live>,
     memory_used_mb: u64,
+    backoff: HashMap<BackendKind, Backoff>,
+    /// Where the next round-robin pass over waiting functions starts.
+    cursor: usize,
 }
 
 struct Inner {
@@ -142,15 +219,43 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-/// One pool, as `GET /api/v1/pools` shows it.
+/// One function's pool, as `GET /api/v1/pools` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PoolInfo {
     pub function: String,
     pub version: u64,
     pub backend: BackendKind,
+    /// Sandboxes of this function by lifecycle state.
     pub sandboxes: BTreeMap<&'static str, usize>,
+    /// Calls waiting for a sandbox.
     pub queued: usize,
+    /// Sandboxes booting, initializing or running calls.
     pub active: usize,
+    /// What the autoscaler wants (at least `min_warm`).
+    pub desired: u32,
+    pub autoscaler: Option<autoscale::Decision>,
+}
+
+/// One stem-cell pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct StemInfo {
+    #[serde(flatten)]
+    pub key: StemKey,
+    pub ready: usize,
+    pub booting: usize,
+    pub target: usize,
+    /// Cold calls served by a stem cell, and those that found none.
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// Everything `GET /api/v1/pools` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolsInfo {
+    pub functions: Vec<PoolInfo>,
+    pub stem_cells: Vec<StemInfo>,
+    pub memory_used_mb: u64,
+    pub memory_budget_mb: u64,
 }
 
 impl Engine {
@@ -171,8 +276,38 @@ impl Engine {
             changed: Notify::new(),
         });
         let engine = Self { inner };
-        engine.spawn_reaper();
+        engine.spawn_maintainer();
+        engine.spawn_death_listeners();
         engine
+    }
+
+    /// Learns the deployed functions at start-up: their `min_warm`
+    /// sandboxes and the stem-cell pools they will use are started.
+    pub fn prepare(&self, functions: &[Arc<Function>]) {
+        let mut st = self.inner.lock();
+        for f in functions {
+            st.functions
+                .entry(f.name.clone())
+                .or_insert_with(|| FnState::new(f.clone()));
+            self.inner.ensure_stem_pool(&mut st, StemKey::of(f));
+        }
+        self.inner.maintain(&mut st);
+    }
+
+    /// A function was created.
+    pub fn function_created(&self, function: Arc<Function>) {
+        self.prepare(&[function]);
+    }
+
+    /// Boots up to `count` sandboxes of `function` ahead of demand (within
+    /// `max_concurrency` and the memory budget). Returns how many started.
+    pub fn prewarm(&self, function: Arc<Function>, count: u32) -> u32 {
+        let mut st = self.inner.lock();
+        st.functions
+            .entry(function.name.clone())
+            .or_insert_with(|| FnState::new(function.clone()));
+        self.inner.ensure_stem_pool(&mut st, StemKey::of(&function));
+        self.inner.prewarm(&mut st, &function.name, count as usize) as u32
     }
 
     pub fn recorder_stats(&self) -> Arc<RecorderStats> {
@@ -279,6 +414,8 @@ impl Engine {
         for w in stale {
             self.inner.retire(&mut st, w.sandbox, "new version");
         }
+        self.inner.ensure_stem_pool(&mut st, StemKey::of(&function));
+        self.inner.maintain(&mut st);
     }
 
     /// A function was deleted: queued calls fail, sandboxes are drained.
@@ -304,16 +441,16 @@ impl Engine {
         }
     }
 
-    /// Pools by function, for introspection.
-    pub fn pools(&self) -> Vec<PoolInfo> {
+    /// Pools by function and stem-cell key, for introspection.
+    pub fn pools(&self) -> PoolsInfo {
         let st = self.inner.lock();
-        let mut out: Vec<PoolInfo> = st
+        let mut functions: Vec<PoolInfo> = st
             .functions
             .values()
             .map(|fs| {
                 let mut sandboxes: BTreeMap<&'static str, usize> = SandboxState::ALL
                     .iter()
-                    .filter(|s| **s != SandboxState::Dead)
+                    .filter(|s| **s != SandboxState::Dead && **s != SandboxState::Stem)
                     .map(|s| (s.as_str(), 0))
                     .collect();
                 for live in st.live.values().filter(|l| l.function == fs.function.name) {
@@ -326,11 +463,30 @@ impl Engine {
                     sandboxes,
                     queued: fs.queue.len(),
                     active: fs.active,
+                    desired: fs.autoscaler.desired().max(fs.function.config.min_warm),
+                    autoscaler: fs.decision,
                 }
             })
             .collect();
-        out.sort_by(|a, b| a.function.cmp(&b.function));
-        out
+        functions.sort_by(|a, b| a.function.cmp(&b.function));
+        let stem_cells = st
+            .stems
+            .iter()
+            .map(|(key, pool)| StemInfo {
+                key: *key,
+                ready: pool.ready.len(),
+                booting: pool.booting,
+                target: pool.target,
+                hits: pool.hits,
+                misses: pool.misses,
+            })
+            .collect();
+        PoolsInfo {
+            functions,
+            stem_cells,
+            memory_used_mb: st.memory_used_mb,
+            memory_budget_mb: self.inner.config.memory_budget_mb,
+        }
     }
 
     /// Live sandboxes by backend and state.
@@ -380,6 +536,7 @@ impl Engine {
             for fs in st.functions.values_mut() {
                 fs.idle.clear();
             }
+            st.stems.clear();
             st.live.values().map(|l| l.handle.clone()).collect()
         };
         let n = handles.len();
@@ -393,16 +550,42 @@ impl Engine {
         tracing::info!(sandboxes = n, "engine stopped");
     }
 
-    fn spawn_reaper(&self) {
+    fn spawn_maintainer(&self) {
         let weak = Arc::downgrade(&self.inner);
         let interval = self.inner.config.reap_interval;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
                 let Some(inner) = weak.upgrade() else { return };
-                inner.reap_idle();
+                if !inner.accepting.load(Ordering::SeqCst) {
+                    return;
+                }
+                let mut st = inner.lock();
+                inner.maintain(&mut st);
             }
         });
+    }
+
+    /// Sandboxes that die while idle (killed from outside, crashed) are
+    /// dropped from the pools at once; the maintainer replaces them.
+    fn spawn_death_listeners(&self) {
+        for backend in self.inner.backends.values() {
+            let Some(mut deaths) = backend.deaths() else {
+                continue;
+            };
+            let weak = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                loop {
+                    let id = match deaths.recv().await {
+                        Ok(id) => id,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return,
+                    };
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.sandbox_died(&id);
+                }
+            });
+        }
     }
 }
 
@@ -503,28 +686,6 @@ impl Inner {
                 // carry on with the state unchanged.
                 tracing::error!(sandbox = id, error = %e, "lifecycle violation");
             }
-        }
-    }
-
-    fn reap_idle(&self) {
-        let mut st = self.lock();
-        let now = Instant::now();
-        let mut expired = Vec::new();
-        for fs in st.functions.values_mut() {
-            let keep_alive = Duration::from_secs(fs.function.config.keep_alive_s);
-            let min_warm = fs.function.config.min_warm as usize;
-            // Oldest first: they are at the front of the list.
-            while fs.idle.len() > min_warm
-                && fs
-                    .idle
-                    .first()
-                    .is_some_and(|w| now.duration_since(w.last_used) >= keep_alive)
-            {
-                expired.push(fs.idle.remove(0).sandbox);
-            }
-        }
-        for sandbox in expired {
-            self.retire(&mut st, sandbox, "keep-alive expired");
         }
     }
 }

@@ -21,6 +21,15 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
+/// Stem cells off: the tests that count boots see only what calls boot.
+fn no_stems() -> EngineConfig {
+    EngineConfig {
+        stem_initial: 0,
+        stem_max: 0,
+        ..EngineConfig::default()
+    }
+}
+
 async fn harness(config: EngineConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
@@ -66,7 +75,7 @@ fn kind(o: &Outcome) -> Option<ErrorKind> {
 
 #[tokio::test(start_paused = true)]
 async fn second_call_is_warm() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(&h, "f", FunctionPatch::default()).await;
     let a = call(&h, &f, r#"{"n":1}"#).await;
     assert_eq!(a.result.as_ref().unwrap().get(), r#"{"n":1}"#);
@@ -80,7 +89,7 @@ async fn second_call_is_warm() {
 
 #[tokio::test(start_paused = true)]
 async fn timeout_kills_and_replaces_the_sandbox() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(
         &h,
         "f",
@@ -107,7 +116,7 @@ async fn timeout_kills_and_replaces_the_sandbox() {
 
 #[tokio::test(start_paused = true)]
 async fn crash_and_oom_are_typed_and_the_function_recovers() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(&h, "f", FunctionPatch::default()).await;
     assert_eq!(
         kind(&call(&h, &f, r#"{"crash": true}"#).await),
@@ -126,7 +135,7 @@ async fn crash_and_oom_are_typed_and_the_function_recovers() {
 
 #[tokio::test(start_paused = true)]
 async fn timeout_inside_a_batch_fails_one_call_and_requeues_the_rest() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(
         &h,
         "f",
@@ -183,7 +192,7 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<Outcome>>) -> Vec<Out
 async fn capacity_bound_throttles_instead_of_overcommitting() {
     let h = harness(EngineConfig {
         memory_budget_mb: 256,
-        ..Default::default()
+        ..no_stems()
     })
     .await;
     let f = deploy(
@@ -227,7 +236,7 @@ async fn capacity_bound_throttles_instead_of_overcommitting() {
 async fn idle_sandboxes_of_another_function_are_evicted_for_room() {
     let h = harness(EngineConfig {
         memory_budget_mb: 128,
-        ..Default::default()
+        ..no_stems()
     })
     .await;
     let a = deploy(&h, "a", FunctionPatch::default()).await;
@@ -243,7 +252,7 @@ async fn idle_sandboxes_of_another_function_are_evicted_for_room() {
 async fn full_queue_throttles_at_once() {
     let h = harness(EngineConfig {
         queue_capacity: 2,
-        ..Default::default()
+        ..no_stems()
     })
     .await;
     let f = deploy(
@@ -276,7 +285,7 @@ async fn full_queue_throttles_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn init_error_fails_the_queued_calls_once() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(
         &h,
         "f",
@@ -295,20 +304,44 @@ async fn init_error_fails_the_queued_calls_once() {
 
 #[tokio::test(start_paused = true)]
 async fn boot_failure_is_reported_and_the_next_call_retries() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(&h, "f", FunctionPatch::default()).await;
     h.fake.state.failing_boots.store(1, Ordering::SeqCst);
     assert_eq!(
         kind(&call(&h, &f, "{}").await),
         Some(ErrorKind::BackendUnavailable)
     );
+    // Backed off: the next call fails fast, saying when to retry.
+    let during = call(&h, &f, "{}").await;
+    let err = during.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BackendUnavailable);
+    assert!(err.message.contains("failing"), "{}", err.message);
+    assert_eq!(err.retry_after_s, Some(1));
+    assert_eq!(h.fake.state.boots.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(call(&h, &f, "{}").await.result.is_ok());
     assert_eq!(h.engine.memory().0, 128);
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failing_backend_is_not_retried_in_a_hot_loop() {
+    let h = harness(no_stems()).await;
+    let f = deploy(&h, "f", FunctionPatch::default()).await;
+    h.fake.state.failing_boots.store(1000, Ordering::SeqCst);
+    // 10 s of calls every 10 ms: with exponential back-off (0.1 s doubling
+    // to 30 s) only a handful of boots are attempted.
+    for _ in 0..1000 {
+        let o = call(&h, &f, "{}").await;
+        assert_eq!(kind(&o), Some(ErrorKind::BackendUnavailable));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let boots = h.fake.state.boots.load(Ordering::SeqCst);
+    assert!((5..=10).contains(&boots), "{boots} boot attempts");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_new_version_drains_the_old_pool() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let v1 = deploy(&h, "f", FunctionPatch::default()).await;
     assert!(call(&h, &v1, "{}").await.result.is_ok());
     let mut v2 = (*v1).clone();
@@ -324,7 +357,7 @@ async fn a_new_version_drains_the_old_pool() {
 
 #[tokio::test(start_paused = true)]
 async fn idle_sandboxes_are_reaped_after_keep_alive() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(
         &h,
         "f",
@@ -344,7 +377,7 @@ async fn idle_sandboxes_are_reaped_after_keep_alive() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_finishes_calls_in_flight_then_removes_sandboxes() {
-    let h = harness(EngineConfig::default()).await;
+    let h = harness(no_stems()).await;
     let f = deploy(&h, "f", FunctionPatch::default()).await;
     let running = tokio::spawn({
         let (e, f) = (h.engine.clone(), f.clone());
@@ -358,4 +391,236 @@ async fn shutdown_finishes_calls_in_flight_then_removes_sandboxes() {
         kind(&call(&h, &f, "{}").await),
         Some(ErrorKind::ShuttingDown)
     );
+}
+
+/// Stem cells on: one per key at first, up to four.
+fn with_stems() -> EngineConfig {
+    EngineConfig {
+        stem_initial: 1,
+        stem_max: 4,
+        ..EngineConfig::default()
+    }
+}
+
+/// Lets the maintainer run a few ticks.
+async fn ticks(n: u64) {
+    tokio::time::sleep(Duration::from_millis(1000 * n + 10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_functions_first_call_is_served_by_a_stem_cell() {
+    let h = harness(with_stems()).await;
+    let f = deploy(&h, "f", FunctionPatch::default()).await;
+    h.engine.prepare(std::slice::from_ref(&f));
+    ticks(1).await;
+    let pools = h.engine.pools();
+    assert_eq!(pools.stem_cells.len(), 1);
+    assert_eq!(pools.stem_cells[0].ready, 1);
+    let o = call(&h, &f, "{}").await;
+    assert!(o.result.is_ok());
+    assert_eq!(o.start, Some(StartKind::Stem));
+    assert!(o.init_ms.is_some());
+    // The pool is refilled in the background.
+    ticks(1).await;
+    assert_eq!(h.engine.pools().stem_cells[0].ready, 1);
+    assert_eq!(h.engine.pools().stem_cells[0].hits, 1);
+    // And the function's second call is warm.
+    assert_eq!(call(&h, &f, "{}").await.start, Some(StartKind::Warm));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stem_pools_grow_with_demand_and_shrink_when_unused() {
+    let h = harness(with_stems()).await;
+    let mut fs = Vec::new();
+    for i in 0..4 {
+        fs.push(deploy(&h, &format!("f{i}"), FunctionPatch::default()).await);
+    }
+    h.engine.prepare(&fs);
+    ticks(1).await;
+    // Four new functions at once: one stem cell, three misses.
+    let mut calls = Vec::new();
+    for f in &fs {
+        let (e, f) = (h.engine.clone(), f.clone());
+        calls.push(tokio::spawn(async move {
+            e.invoke(f, ev(r#"{"sleep_ms": 100}"#), Trigger::Api).await
+        }));
+    }
+    let outcomes = futures_join(calls).await;
+    let stems = outcomes
+        .iter()
+        .filter(|o| o.start == Some(StartKind::Stem))
+        .count();
+    assert_eq!(stems, 1);
+    let pool = &h.engine.pools().stem_cells[0];
+    assert_eq!(pool.misses, 3);
+    assert_eq!(pool.target, 4, "grew toward stem_max");
+    ticks(2).await;
+    assert_eq!(h.engine.pools().stem_cells[0].ready, 4);
+    // Unused for minutes: back down to the initial size.
+    ticks(300).await;
+    let pool = &h.engine.pools().stem_cells[0];
+    assert_eq!(pool.target, 1);
+    assert_eq!(pool.ready, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hot_function_cannot_take_the_last_stem_cell() {
+    let h = harness(with_stems()).await;
+    let hot = deploy(&h, "hot", FunctionPatch::default()).await;
+    let cold = deploy(&h, "cold", FunctionPatch::default()).await;
+    h.engine.prepare(&[hot.clone(), cold.clone()]);
+    ticks(1).await;
+    // `hot` is busy on its first sandbox (from the stem cell)...
+    let first = tokio::spawn({
+        let (e, f) = (h.engine.clone(), hot.clone());
+        async move { e.invoke(f, ev(r#"{"sleep_ms": 2500}"#), Trigger::Api).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    ticks(1).await; // the pool refills to one
+    assert_eq!(h.engine.pools().stem_cells[0].ready, 1);
+    // ...so its second call boots a sandbox instead of taking the last cell,
+    let second = call(&h, &hot, "{}").await;
+    assert_eq!(second.start, Some(StartKind::Cold));
+    // which `cold`'s first call then gets.
+    let o = call(&h, &cold, "{}").await;
+    assert_eq!(o.start, Some(StartKind::Stem));
+    assert!(first.await.unwrap().result.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_max_wait_gathers_calls_into_one_batch() {
+    let h = harness(no_stems()).await;
+    let f = deploy(
+        &h,
+        "f",
+        FunctionPatch {
+            batch_max_size: Some(4),
+            batch_max_wait_ms: Some(50),
+            max_concurrency: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(call(&h, &f, "{}").await.result.is_ok()); // a warm sandbox now exists
+    let mut calls = Vec::new();
+    for i in 0..3 {
+        let (e, f) = (h.engine.clone(), f.clone());
+        calls.push(tokio::spawn(async move {
+            e.invoke(f, ev(&format!(r#"{{"i":{i}}}"#)), Trigger::Api)
+                .await
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for o in futures_join(calls).await {
+        assert!(o.result.is_ok());
+        assert_eq!(o.batch_size, 3);
+        assert_eq!(o.start, Some(StartKind::Warm));
+    }
+    // A full batch goes at once, without waiting.
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let (e, f) = (h.engine.clone(), f.clone());
+        calls.push(tokio::spawn(async move {
+            e.invoke(f, ev("{}"), Trigger::Api).await
+        }));
+    }
+    for o in futures_join(calls).await {
+        assert_eq!(o.batch_size, 4);
+        assert!(o.queue_ms < 1.0, "waited {} ms", o.queue_ms);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn min_warm_is_kept_and_a_killed_sandbox_is_replaced() {
+    let h = harness(no_stems()).await;
+    let f = deploy(
+        &h,
+        "f",
+        FunctionPatch {
+            min_warm: Some(2),
+            keep_alive_s: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    h.engine.prepare(std::slice::from_ref(&f));
+    ticks(1).await;
+    let pool = h.engine.pools().functions[0].clone();
+    assert_eq!(pool.sandboxes["idle"], 2, "{pool:?}");
+    assert_eq!(pool.desired, 2);
+    // Long past the keep-alive, min_warm still holds.
+    ticks(10).await;
+    assert_eq!(h.engine.pools().functions[0].sandboxes["idle"], 2);
+    // Killed from outside: dropped from the pool and replaced.
+    let victim = h.fake.state.alive_ids()[0].clone();
+    h.fake.crash(&victim);
+    ticks(1).await;
+    let ids = h.fake.state.alive_ids();
+    assert_eq!(ids.len(), 2);
+    assert!(!ids.contains(&victim));
+    assert_eq!(h.engine.pools().functions[0].sandboxes["idle"], 2);
+    assert_eq!(call(&h, &f, "{}").await.start, Some(StartKind::Warm));
+}
+
+#[tokio::test(start_paused = true)]
+async fn prewarm_boots_sandboxes_within_limits() {
+    let h = harness(no_stems()).await;
+    let f = deploy(
+        &h,
+        "f",
+        FunctionPatch {
+            max_concurrency: Some(3),
+            keep_alive_s: Some(600),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        h.engine.prewarm(f.clone(), 5),
+        3,
+        "bounded by max_concurrency"
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(h.engine.pools().functions[0].sandboxes["idle"], 3);
+    assert_eq!(call(&h, &f, "{}").await.start, Some(StartKind::Warm));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_autoscaler_prewarms_for_sustained_load_and_scales_to_zero() {
+    let h = harness(no_stems()).await;
+    let f = deploy(
+        &h,
+        "f",
+        FunctionPatch {
+            keep_alive_s: Some(30),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Three callers, each calling again as soon as answered, for 20 s.
+    let mut loops = Vec::new();
+    for _ in 0..3 {
+        let (e, f) = (h.engine.clone(), f.clone());
+        loops.push(tokio::spawn(async move {
+            let end = tokio::time::Instant::now() + Duration::from_secs(20);
+            while tokio::time::Instant::now() < end {
+                let o = e
+                    .invoke(f.clone(), ev(r#"{"sleep_ms": 200}"#), Trigger::Api)
+                    .await;
+                assert!(o.result.is_ok());
+            }
+        }));
+    }
+    ticks(10).await;
+    let pool = h.engine.pools().functions[0].clone();
+    assert_eq!(pool.desired, 3, "{pool:?}");
+    for l in loops {
+        l.await.unwrap();
+    }
+    // Load gone: after the stable window and the keep-alive, nothing is left.
+    ticks(120).await;
+    let pool = h.engine.pools().functions[0].clone();
+    assert_eq!(pool.desired, 0);
+    assert_eq!(pool.sandboxes["idle"], 0);
+    assert_eq!(h.engine.memory().0, 0);
 }

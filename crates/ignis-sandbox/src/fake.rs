@@ -10,8 +10,9 @@
 //!
 //! A handler named `missing.handler` fails `init`.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,6 +36,22 @@ pub struct FakeState {
     pub boots: AtomicUsize,
     pub destroyed: AtomicUsize,
     pub alive: AtomicUsize,
+    sandboxes: Mutex<HashMap<String, Weak<FakeSandbox>>>,
+    deaths: Mutex<Option<tokio::sync::broadcast::Sender<String>>>,
+}
+
+impl FakeState {
+    /// Ids of the sandboxes alive now.
+    pub fn alive_ids(&self) -> Vec<String> {
+        lock(&self.sandboxes)
+            .iter()
+            .filter(|(_, w)| {
+                w.upgrade()
+                    .is_some_and(|s| !s.destroyed.load(Ordering::SeqCst))
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
 }
 
 #[derive(Clone, Default)]
@@ -46,6 +63,23 @@ pub struct FakeBackend {
 impl FakeBackend {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Kills a sandbox "from outside", as `docker kill` would, and reports
+    /// its death.
+    pub fn crash(&self, id: &str) {
+        let sandbox = lock(&self.state.sandboxes).get(id).and_then(Weak::upgrade);
+        if let Some(sb) = sandbox {
+            lock(&sb.reason).get_or_insert(ExitReason::Crashed {
+                exit_code: Some(137),
+            });
+            if let Some(task) = lock(&sb.task).take() {
+                task.abort();
+            }
+        }
+        if let Some(tx) = lock(&self.state.deaths).as_ref() {
+            let _ = tx.send(id.to_string());
+        }
     }
 
     /// A fake standing in for another backend kind (e.g. `microvm`).
@@ -89,21 +123,30 @@ impl Backend for FakeBackend {
         let reason = Arc::new(Mutex::new(None));
         let task = tokio::spawn(serve(guest, reason.clone()));
         self.state.alive.fetch_add(1, Ordering::SeqCst);
-        let handle = FakeSandbox {
+        let handle = Arc::new(FakeSandbox {
             id: spec.id.clone(),
             task: Mutex::new(Some(task)),
             reason,
             state: self.state.clone(),
             destroyed: std::sync::atomic::AtomicBool::new(false),
-        };
+        });
+        lock(&self.state.sandboxes).insert(spec.id.clone(), Arc::downgrade(&handle));
         Ok(Booted {
-            handle: Arc::new(handle),
+            handle,
             channel: Channel::new(host_r, host_w),
         })
     }
 
     async fn remove_orphans(&self) -> Result<usize, SandboxError> {
         Ok(0)
+    }
+
+    fn deaths(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        let mut tx = lock(&self.state.deaths);
+        Some(
+            tx.get_or_insert_with(|| tokio::sync::broadcast::channel(64).0)
+                .subscribe(),
+        )
     }
 }
 

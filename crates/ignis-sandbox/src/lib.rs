@@ -98,6 +98,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Removes sandboxes a previous run of this instance left behind.
     async fn remove_orphans(&self) -> Result<usize, SandboxError>;
+
+    /// Ids of sandboxes that died on their own (killed from outside,
+    /// crashed while idle), as the backend learns of them.
+    fn deaths(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// One running sandbox. Every method is idempotent and safe to call from

@@ -27,6 +27,8 @@ pub struct ServeFile {
     pub max_code_mb: Option<u64>,
     pub shutdown_grace_s: Option<u64>,
     pub queue_capacity: Option<usize>,
+    pub stem_initial: Option<usize>,
+    pub stem_max: Option<usize>,
     pub docker: Option<bool>,
 }
 
@@ -60,6 +62,8 @@ pub struct ServeConfig {
     pub max_code_mb: u64,
     pub shutdown_grace_s: u64,
     pub queue_capacity: usize,
+    pub stem_initial: usize,
+    pub stem_max: usize,
     /// Whether to use the Docker backend (off only for API-only testing).
     pub docker: bool,
     /// Label value marking this server's sandboxes.
@@ -73,6 +77,9 @@ impl ServeConfig {
         }
         if !(1..=1024).contains(&self.max_code_mb) {
             bail!("max_code_mb must be between 1 and 1024");
+        }
+        if self.stem_initial > self.stem_max || self.stem_max > 64 {
+            bail!("stem cells: need stem_initial <= stem_max <= 64");
         }
         if self.queue_capacity == 0 {
             bail!("queue_capacity must be at least 1");

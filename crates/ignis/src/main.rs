@@ -78,6 +78,12 @@ pub struct ServeArgs {
     /// Seconds to let calls in flight finish on shutdown.
     #[arg(long, env = "IGNIS_SHUTDOWN_GRACE_S", value_name = "SECONDS")]
     shutdown_grace_s: Option<u64>,
+    /// Stem cells kept booted per (runtime, backend, memory) at first (0: none).
+    #[arg(long, env = "IGNIS_STEM_INITIAL", value_name = "N")]
+    stem_initial: Option<usize>,
+    /// Most stem cells per (runtime, backend, memory); pools adapt between the two.
+    #[arg(long, env = "IGNIS_STEM_MAX", value_name = "N")]
+    stem_max: Option<usize>,
     /// Run without the Docker backend (management API only).
     #[arg(long)]
     no_docker: bool,

@@ -46,6 +46,12 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
             .or(file.shutdown_grace_s)
             .unwrap_or(30),
         queue_capacity: file.queue_capacity.unwrap_or(1000),
+        stem_initial: args.stem_initial.or(file.stem_initial).unwrap_or(1),
+        stem_max: args
+            .stem_max
+            .or(file.stem_max)
+            .unwrap_or(4)
+            .max(args.stem_initial.or(file.stem_initial).unwrap_or(1)),
         docker: !args.no_docker && file.docker.unwrap_or(true),
         data_dir,
         instance,
@@ -90,6 +96,8 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         EngineConfig {
             memory_budget_mb: config.memory_budget_mb,
             queue_capacity: config.queue_capacity,
+            stem_initial: config.stem_initial,
+            stem_max: config.stem_max,
             ..EngineConfig::default()
         },
         backends,
@@ -101,6 +109,8 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         tracing::info!(orphans, "removed sandboxes left by a previous run");
     }
     let registry = Registry::load(store.clone()).await?;
+    // min_warm sandboxes and stem cells for what is deployed.
+    engine.prepare(&registry.list());
     let state = Arc::new(AppState {
         registry,
         engine: engine.clone(),

@@ -154,6 +154,7 @@ pub async fn create(
         .create_function(&name, &config, &archive)
         .await?;
     let f = state.registry.put(f);
+    state.engine.function_created(f.clone());
     tracing::info!(function = %f.name, version = f.version, "function created");
     let mut response = (StatusCode::CREATED, Json(&*f)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/functions/{}", f.name)) {
@@ -297,4 +298,45 @@ pub async fn code(
         headers.insert("x-ignis-code-sha256", v);
     }
     Ok(response)
+}
+
+/// Body of `POST /api/v1/functions/{name}/warm`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarmRequest {
+    /// How many sandboxes to boot ahead of demand (1..=100).
+    pub count: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarmResponse {
+    pub requested: u32,
+    /// How many started booting (bounded by `max_concurrency` and the memory budget).
+    pub started: u32,
+}
+
+#[utoipa::path(post, path = "/api/v1/functions/{name}/warm", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    request_body = WarmRequest,
+    responses(
+        (status = 202, description = "Sandboxes are booting", body = WarmResponse),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)))]
+pub async fn warm(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<WarmRequest>,
+) -> ApiResult<(StatusCode, Json<WarmResponse>)> {
+    let f = lookup(&state, &name)?;
+    if !(1..=100).contains(&body.count) {
+        return Err(ApiError::invalid("`count` must be between 1 and 100"));
+    }
+    let started = state.engine.prewarm(f, body.count);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(WarmResponse {
+            requested: body.count,
+            started,
+        }),
+    ))
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use ignis_engine::PoolInfo;
+use ignis_engine::PoolsInfo;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -46,16 +46,15 @@ pub async fn health(State(state): State<SharedState>) -> Json<Health> {
     })
 }
 
+/// Per function: sandboxes by state, queue depth, calls in flight and the
+/// autoscaler's desired size; per stem-cell key: ready, booting, target,
+/// hits and misses; the memory budget.
 #[derive(Serialize, ToSchema)]
-pub struct Pools {
-    #[schema(value_type = Vec<Object>)]
-    pub pools: Vec<PoolInfo>,
-}
+#[schema(value_type = Object)]
+pub struct Pools(pub PoolsInfo);
 
 #[utoipa::path(get, path = "/api/v1/pools", tag = "system",
-    responses((status = 200, description = "Sandboxes by function and state, queue depths", body = Pools)))]
-pub async fn pools(State(state): State<SharedState>) -> Json<Pools> {
-    Json(Pools {
-        pools: state.engine.pools(),
-    })
+    responses((status = 200, description = "Sandboxes by function and state, queue depths, stem cells", body = Pools)))]
+pub async fn pools(State(state): State<SharedState>) -> Json<PoolsInfo> {
+    Json(state.engine.pools())
 }

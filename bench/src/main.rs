@@ -42,6 +42,7 @@ struct Plan {
     warm: usize,
     floor: usize,
     naive: usize,
+    load: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,12 +155,13 @@ impl Drop for Server {
     }
 }
 
-fn start_server(ignis: &Path) -> anyhow::Result<Server> {
-    let dir = std::env::temp_dir().join(format!("ignis-bench-{}", std::process::id()));
+fn start_server(ignis: &Path, tag: &str, extra: &[&str]) -> anyhow::Result<Server> {
+    let dir = std::env::temp_dir().join(format!("ignis-bench-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut child = Command::new(ignis)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -186,14 +188,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-async fn bench_api(
-    http: &reqwest::Client,
-    url: &str,
-    rt: &Runtime,
-    plan: &Plan,
-) -> anyhow::Result<(Stats, Stats)> {
+async fn deploy(http: &reqwest::Client, url: &str, rt: &Runtime) -> anyhow::Result<()> {
     let create = json!({"name": rt.function, "runtime": rt.runtime, "handler": rt.handler,
-        "code": {"files": {rt.file: rt.source}}});
+        "max_concurrency": 4, "code": {"files": {rt.file: rt.source}}});
     let r = http
         .post(format!("{url}/api/v1/functions"))
         .json(&create)
@@ -202,71 +199,212 @@ async fn bench_api(
     if !r.status().is_success() {
         bail!("deploy failed: {}", r.text().await?);
     }
-    let invoke = format!("{url}/api/v1/functions/{}/invoke", rt.function);
-    let call = |expect: &'static str| {
-        let invoke = invoke.clone();
-        async move {
-            let t = Instant::now();
-            let r = http.post(&invoke).body("{}").send().await?;
-            let start = r
-                .headers()
-                .get("x-ignis-start")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            let status = r.status();
-            let _ = r.bytes().await?;
-            let elapsed = ms(t.elapsed());
-            if !status.is_success() || start != expect {
-                bail!("expected a {expect} call with 200, got {status} ({start})");
-            }
-            anyhow::Ok(elapsed)
-        }
-    };
-    let mut cold = Vec::new();
-    for i in 0..plan.cold {
-        // A new version drains the pool: the next call boots a sandbox.
-        let r = http
-            .put(format!("{url}/api/v1/functions/{}", rt.function))
-            .json(&json!({"env": {"ITERATION": i.to_string()}}))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!("update failed: {}", r.text().await?);
-        }
-        cold.push(call("cold").await?);
-    }
-    for _ in 0..50 {
-        call("warm").await?;
-    }
-    let mut warm = Vec::with_capacity(plan.warm);
-    for _ in 0..plan.warm {
-        warm.push(call("warm").await?);
-    }
-    Ok((stats(cold), stats(warm)))
+    Ok(())
 }
 
-/// Round trips to the bootstrap in a hardened container, straight over its
-/// socket.
-fn bench_floor(image: &str, rt: &Runtime, n: usize) -> anyhow::Result<Stats> {
-    use std::os::unix::net::UnixStream;
-    let dir = PathBuf::from(format!("/tmp/ignis-bench-floor-{}", rt.name));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
-    let name = format!("ignis-bench-floor-{}", rt.name);
-    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
-    let mut cmd = Command::new("docker");
-    cmd.args(["run", "-d", "--name", &name]).args(HARDENING);
-    cmd.arg("-v")
-        .arg(format!("{}:/run/ignis", dir.display()))
-        .arg(image)
-        .args(rt.argv);
-    let out = cmd.output()?;
-    if !out.status.success() {
-        bail!("docker run: {}", String::from_utf8_lossy(&out.stderr));
+async fn update(
+    http: &reqwest::Client,
+    url: &str,
+    rt: &Runtime,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
+    let r = http
+        .put(format!("{url}/api/v1/functions/{}", rt.function))
+        .json(&body)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("update failed: {}", r.text().await?);
     }
-    let result = (|| {
+    Ok(())
+}
+
+/// One call; checks it succeeded with the expected kind of start.
+async fn call(http: &reqwest::Client, invoke: &str, expect: Option<&str>) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let r = http.post(invoke).body("{}").send().await?;
+    let start = r
+        .headers()
+        .get("x-ignis-start")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let status = r.status();
+    let _ = r.bytes().await?;
+    let elapsed = ms(t.elapsed());
+    if !status.is_success() || expect.is_some_and(|e| e != start) {
+        bail!("expected a {expect:?} start with 200, got {status} ({start})");
+    }
+    Ok(elapsed)
+}
+
+fn invoke_url(url: &str, rt: &Runtime) -> String {
+    format!("{url}/api/v1/functions/{}/invoke", rt.function)
+}
+
+/// Cold calls: each follows an update (a new version drains the pool).
+/// With `stem`, waits for a ready stem cell first, so the call specializes
+/// one; without, the server has no stem cells and the call boots a sandbox.
+async fn bench_cold(
+    http: &reqwest::Client,
+    url: &str,
+    rt: &Runtime,
+    n: usize,
+    stem: bool,
+) -> anyhow::Result<Stats> {
+    let mut samples = Vec::new();
+    for i in 0..n {
+        update(http, url, rt, json!({"env": {"ITERATION": i.to_string()}})).await?;
+        if stem {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let pools: serde_json::Value = http
+                    .get(format!("{url}/api/v1/pools"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let ready = pools["stem_cells"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["runtime"] == rt.runtime && c["ready"].as_u64().unwrap_or(0) > 0);
+                if ready {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("no stem cell became ready");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Let the refill settle so it does not compete with the call.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let expect = if stem { "stem" } else { "cold" };
+        samples.push(call(http, &invoke_url(url, rt), Some(expect)).await?);
+    }
+    Ok(stats(samples))
+}
+
+async fn bench_warm(
+    http: &reqwest::Client,
+    url: &str,
+    rt: &Runtime,
+    n: usize,
+) -> anyhow::Result<Stats> {
+    let invoke = invoke_url(url, rt);
+    for _ in 0..50 {
+        call(http, &invoke, None).await?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        samples.push(call(http, &invoke, Some("warm")).await?);
+    }
+    Ok(stats(samples))
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Load {
+    concurrency: usize,
+    batch_max_size: u32,
+    requests: usize,
+    errors: usize,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `concurrency` clients, each calling again as soon as answered, for
+/// `duration`.
+async fn bench_load(
+    http: &reqwest::Client,
+    url: &str,
+    rt: &Runtime,
+    concurrency: usize,
+    batch: u32,
+    duration: Duration,
+) -> anyhow::Result<Load> {
+    let invoke = invoke_url(url, rt);
+    // Warm up: enough sandboxes for the load.
+    let mut warmup = Vec::new();
+    for _ in 0..concurrency.min(16) {
+        let (http, invoke) = (http.clone(), invoke.clone());
+        warmup.push(tokio::spawn(async move {
+            for _ in 0..5 {
+                let _ = call(&http, &invoke, None).await;
+            }
+        }));
+    }
+    for w in warmup {
+        let _ = w.await;
+    }
+    let started = Instant::now();
+    let end = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, invoke) = (http.clone(), invoke.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < end {
+                match call(&http, &invoke, None).await {
+                    Ok(ms) => lat.push(ms),
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await?;
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let requests = all.len();
+    let st = stats(if all.is_empty() { vec![0.0] } else { all });
+    Ok(Load {
+        concurrency,
+        batch_max_size: batch,
+        requests,
+        errors,
+        rps: requests as f64 / elapsed,
+        p50_ms: st.p50_ms,
+        p99_ms: st.p99_ms,
+    })
+}
+
+/// A bootstrap in a hardened container, initialized, driven straight over
+/// its socket: no HTTP, no engine.
+struct Floor {
+    name: String,
+    dir: PathBuf,
+    reader: BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+    seq: u64,
+}
+
+impl Floor {
+    fn start(image: &str, rt: &Runtime, slot: usize) -> anyhow::Result<Self> {
+        use std::os::unix::net::UnixStream;
+        let name = format!("ignis-bench-floor-{}-{slot}", rt.name);
+        let dir = PathBuf::from(format!("/tmp/{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+        let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "-d", "--name", &name]).args(HARDENING);
+        cmd.arg("-v")
+            .arg(format!("{}:/run/ignis", dir.display()))
+            .arg(image)
+            .args(rt.argv);
+        let out = cmd.output()?;
+        if !out.status.success() {
+            bail!("docker run: {}", String::from_utf8_lossy(&out.stderr));
+        }
         let sock = dir.join("channel.sock");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !sock.exists() {
@@ -276,37 +414,98 @@ fn bench_floor(image: &str, rt: &Runtime, n: usize) -> anyhow::Result<Stats> {
             std::thread::sleep(Duration::from_millis(5));
         }
         let stream = UnixStream::connect(&sock)?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut writer = stream;
+        let mut floor = Floor {
+            name,
+            dir,
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            seq: 0,
+        };
         let files = BTreeMap::from([(rt.file.to_string(), rt.source.to_string())]);
         let zip = ignis_package::from_files(&files, 1 << 20)?;
         let init = json!({"type": "init", "function": rt.function, "version": 1, "handler": rt.handler,
             "env": {}, "code_zip_b64": base64::engine::general_purpose::STANDARD.encode(&zip.bytes),
             "memory_mb": 128, "timeout_ms": 3000, "sandbox_id": "bench", "now_ms": 0});
-        writeln!(writer, "{init}")?;
+        writeln!(floor.writer, "{init}")?;
         let mut line = String::new();
-        reader.read_line(&mut line)?;
+        floor.reader.read_line(&mut line)?;
         if !line.contains("\"ready\"") {
             bail!("init failed: {line}");
         }
-        let mut samples = Vec::with_capacity(n);
-        for i in 0..n + 50 {
-            let msg = format!(
-                "{{\"type\":\"invoke\",\"items\":[{{\"id\":\"b{i}\",\"event\":{{}},\"deadline_ms\":0,\"timeout_ms\":3000}}],\"concurrent\":false}}\n"
-            );
-            let t = Instant::now();
-            writer.write_all(msg.as_bytes())?;
-            line.clear();
-            reader.read_line(&mut line)?;
-            if i >= 50 {
-                samples.push(ms(t.elapsed()));
-            }
+        Ok(floor)
+    }
+
+    /// One invoke round trip, in ms.
+    fn round_trip(&mut self) -> anyhow::Result<f64> {
+        self.seq += 1;
+        let msg = format!(
+            "{{\"type\":\"invoke\",\"items\":[{{\"id\":\"b{}\",\"event\":{{}},\"deadline_ms\":0,\"timeout_ms\":3000}}],\"concurrent\":false}}\n",
+            self.seq
+        );
+        let t = Instant::now();
+        self.writer.write_all(msg.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        if !line.contains("\"ok\":true") {
+            bail!("floor call failed: {line}");
         }
-        Ok(stats(samples))
-    })();
-    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+        Ok(ms(t.elapsed()))
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bench_floor(image: &str, rt: &Runtime, n: usize) -> anyhow::Result<Stats> {
+    let mut floor = Floor::start(image, rt, 0)?;
+    for _ in 0..50 {
+        floor.round_trip()?;
+    }
+    let samples = (0..n)
+        .map(|_| floor.round_trip())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(stats(samples))
+}
+
+/// Floor throughput: `k` bootstraps, each driven by its own thread.
+fn bench_floor_throughput(
+    image: &str,
+    rt: &Runtime,
+    k: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let mut floors = (0..k)
+        .map(|i| Floor::start(image, rt, i))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for f in &mut floors {
+        for _ in 0..50 {
+            f.round_trip()?;
+        }
+    }
+    let started = Instant::now();
+    let end = started + duration;
+    let counts: Vec<usize> = std::thread::scope(|scope| {
+        let hs: Vec<_> = floors
+            .iter_mut()
+            .map(|f| {
+                scope.spawn(move || {
+                    let mut n = 0;
+                    while Instant::now() < end && f.round_trip().is_ok() {
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    Ok(counts.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64())
 }
 
 /// One `docker run --rm` per request, with the same hardening.
@@ -332,14 +531,31 @@ fn bench_naive(image: &str, rt: &Runtime, n: usize) -> anyhow::Result<Stats> {
 #[derive(Serialize)]
 struct RuntimeReport {
     runtime: &'static str,
-    cold: Stats,
+    cold_boot: Stats,
+    cold_stem: Stats,
     warm: Stats,
     floor: Stats,
     naive_docker_run: Stats,
-    /// Warm p50 minus floor p50: what HTTP and the engine add.
-    warm_overhead_p50_ms: f64,
-    cold_over_warm_p50: f64,
-    naive_over_cold_p50: f64,
+    load: Vec<Load>,
+    floor_rps: f64,
+    ratios: Ratios,
+}
+
+#[derive(Serialize)]
+struct Ratios {
+    /// Target >= 10.
+    boot_over_stem_p50: f64,
+    /// Target >= 15.
+    naive_over_stem_p50: f64,
+    cold_boot_over_warm_p50: f64,
+    /// Warm p50 minus floor p50, ms. Target <= 0.5.
+    warm_minus_floor_p50_ms: f64,
+    /// Best warm throughput without batching over the floor's. Target >= 0.3.
+    warm_rps_over_floor: f64,
+    /// Best batched throughput over the best unbatched. Target >= 2.
+    batched_over_unbatched_rps: f64,
+    /// Failed calls at concurrency 64. Target 0.
+    errors_at_64: usize,
 }
 
 #[derive(Serialize)]
@@ -366,18 +582,29 @@ fn machine() -> String {
     format!("{cpus} CPUs, {} GiB", mem / 1024 / 1024)
 }
 
+fn check(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
 fn markdown(r: &Report) -> String {
     let mut s = format!(
-        "# ignis benchmark\n\n{} on {}, image `{}`. Latency measured by the client, in ms.\n\n",
+        "# ignis benchmark\n\n{} on {}, image `{}`. Latency measured by the client, in ms; one run.\n\n",
         r.generated_at, r.machine, r.image
     );
-    s.push_str("| runtime | path | n | p50 | p99 | mean |\n|---|---|---:|---:|---:|---:|\n");
+    s.push_str(
+        "## Latency\n\n| runtime | path | n | p50 | p99 | mean |\n|---|---|---:|---:|---:|---:|\n",
+    );
     for rt in &r.runtimes {
         for (label, st) in [
-            ("cold (boot a sandbox)", &rt.cold),
-            ("warm (idle sandbox)", &rt.warm),
-            ("floor (socket round trip, no ignis)", &rt.floor),
-            ("naive (`docker run` per request)", &rt.naive_docker_run),
+            ("cold: boot a new sandbox", &rt.cold_boot),
+            ("cold: specialize a stem cell", &rt.cold_stem),
+            ("warm: idle sandbox", &rt.warm),
+            ("floor: socket round trip, no ignis", &rt.floor),
+            ("naive: `docker run` per request", &rt.naive_docker_run),
         ] {
             s.push_str(&format!(
                 "| {} | {label} | {} | {:.3} | {:.3} | {:.3} |\n",
@@ -385,11 +612,31 @@ fn markdown(r: &Report) -> String {
             ));
         }
     }
-    s.push_str("\n| runtime | warm p50 − floor p50 | cold / warm (p50) | naive / cold (p50) |\n|---|---:|---:|---:|\n");
+    s.push_str("\n## Warm throughput (no-op function, max_concurrency 4)\n\n| runtime | batch | concurrency | requests/s | p50 | p99 | errors |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for rt in &r.runtimes {
+        for l in &rt.load {
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.0} | {:.3} | {:.3} | {} |\n",
+                rt.runtime, l.batch_max_size, l.concurrency, l.rps, l.p50_ms, l.p99_ms, l.errors
+            ));
+        }
         s.push_str(&format!(
-            "| {} | {:.3} ms | {:.0}x | {:.1}x |\n",
-            rt.runtime, rt.warm_overhead_p50_ms, rt.cold_over_warm_p50, rt.naive_over_cold_p50
+            "| {} | floor (2 bootstraps, no HTTP) | 2 | {:.0} | | | |\n",
+            rt.runtime, rt.floor_rps
+        ));
+    }
+    s.push_str("\n## Ratios and targets\n\n| runtime | boot / stem | naive / stem | warm − floor (p50) | warm rps / floor rps | batched / unbatched rps | errors at c=64 |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for rt in &r.runtimes {
+        let x = &rt.ratios;
+        s.push_str(&format!(
+            "| {} | {:.1}x ({}) | {:.1}x ({}) | {:.3} ms ({}) | {:.2} ({}) | {:.2}x ({}) | {} ({}) |\n",
+            rt.runtime,
+            x.boot_over_stem_p50, check(x.boot_over_stem_p50 >= 10.0),
+            x.naive_over_stem_p50, check(x.naive_over_stem_p50 >= 15.0),
+            x.warm_minus_floor_p50_ms, check(x.warm_minus_floor_p50_ms <= 0.5),
+            x.warm_rps_over_floor, check(x.warm_rps_over_floor >= 0.3),
+            x.batched_over_unbatched_rps, check(x.batched_over_unbatched_rps >= 2.0),
+            x.errors_at_64, check(x.errors_at_64 == 0),
         ));
     }
     s
@@ -401,43 +648,88 @@ async fn main() -> anyhow::Result<()> {
     let plan = if args.quick {
         Plan {
             cold: 5,
-            warm: 200,
-            floor: 200,
+            warm: 300,
+            floor: 300,
             naive: 3,
+            load: Duration::from_millis(1500),
         }
     } else {
         Plan {
-            cold: 30,
+            cold: 20,
             warm: 3000,
             floor: 3000,
-            naive: 15,
+            naive: 10,
+            load: Duration::from_secs(5),
         }
     };
     let image = ignis_docker::image::image_tag();
-    let server = start_server(&args.ignis)?;
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(4)
+        .pool_max_idle_per_host(128)
         .build()?;
     let mut runtimes = Vec::new();
     for rt in &RUNTIMES {
-        eprintln!("== {}: cold and warm calls through ignis", rt.name);
-        let (cold, warm) = bench_api(&http, &server.url, rt, &plan).await?;
+        eprintln!("== {}: cold boots (server without stem cells)", rt.name);
+        let cold_boot = {
+            let server = start_server(
+                &args.ignis,
+                "boot",
+                &["--stem-initial", "0", "--stem-max", "0"],
+            )?;
+            deploy(&http, &server.url, rt).await?;
+            bench_cold(&http, &server.url, rt, plan.cold, false).await?
+        };
+        let server = start_server(&args.ignis, "main", &[])?;
+        deploy(&http, &server.url, rt).await?;
+        eprintln!("== {}: cold starts from stem cells", rt.name);
+        let cold_stem = bench_cold(&http, &server.url, rt, plan.cold, true).await?;
+        eprintln!("== {}: warm calls", rt.name);
+        let warm = bench_warm(&http, &server.url, rt, plan.warm).await?;
+        let mut load = Vec::new();
+        for batch in [1u32, 8, 32] {
+            update(&http, &server.url, rt, json!({"batch_max_size": batch})).await?;
+            for c in [1usize, 8, 64] {
+                eprintln!("== {}: load, batch {batch}, concurrency {c}", rt.name);
+                load.push(bench_load(&http, &server.url, rt, c, batch, plan.load).await?);
+            }
+        }
+        drop(server);
         eprintln!("== {}: floor", rt.name);
         let floor = bench_floor(&image, rt, plan.floor)?;
+        let floor_rps = bench_floor_throughput(&image, rt, 2, plan.load)?;
         eprintln!("== {}: naive docker run", rt.name);
         let naive = bench_naive(&image, rt, plan.naive)?;
+        let best = |b: u32| {
+            load.iter()
+                .filter(|l| l.batch_max_size == b)
+                .map(|l| l.rps)
+                .fold(0.0, f64::max)
+        };
+        let best_batched = best(8).max(best(32));
+        let ratios = Ratios {
+            boot_over_stem_p50: cold_boot.p50_ms / cold_stem.p50_ms,
+            naive_over_stem_p50: naive.p50_ms / cold_stem.p50_ms,
+            cold_boot_over_warm_p50: cold_boot.p50_ms / warm.p50_ms,
+            warm_minus_floor_p50_ms: warm.p50_ms - floor.p50_ms,
+            warm_rps_over_floor: best(1) / floor_rps,
+            batched_over_unbatched_rps: best_batched / best(1),
+            errors_at_64: load
+                .iter()
+                .filter(|l| l.concurrency == 64)
+                .map(|l| l.errors)
+                .sum(),
+        };
         runtimes.push(RuntimeReport {
             runtime: rt.name,
-            warm_overhead_p50_ms: warm.p50_ms - floor.p50_ms,
-            cold_over_warm_p50: cold.p50_ms / warm.p50_ms,
-            naive_over_cold_p50: naive.p50_ms / cold.p50_ms,
-            cold,
+            cold_boot,
+            cold_stem,
             warm,
             floor,
             naive_docker_run: naive,
+            load,
+            floor_rps,
+            ratios,
         });
     }
-    drop(server);
     let report = Report {
         generated_at: chrono_now(),
         machine: machine(),

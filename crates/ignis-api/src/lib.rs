@@ -47,6 +47,8 @@ pub struct AppState {
     pub engine: Engine,
     pub config: ApiConfig,
     pub started: Instant,
+    /// Label value (`io.ignis.instance`) of this server's sandboxes.
+    pub instance: String,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -119,6 +119,7 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
             ..ApiConfig::default()
         },
         started: Instant::now(),
+        instance: config.instance.clone(),
     });
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)

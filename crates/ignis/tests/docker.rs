@@ -694,3 +694,240 @@ fn sigterm_drains_and_removes_sandboxes() {
         pools.text
     );
 }
+
+/// Sandbox ids of this server's containers.
+fn sandboxes_of(s: &Server) -> Vec<String> {
+    let instance = s.get("/api/v1/health").body["instance"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "--filter",
+            &format!("label=io.ignis.instance={instance}"),
+            "--format",
+            "{{.Label \"io.ignis.sandbox\"}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_new_functions_first_call_is_served_by_a_stem_cell() {
+    let Some(s) = docker_server() else { return };
+    deploy(
+        &s,
+        "stem-py",
+        "python3",
+        py("def handler(e, c):\n    return 'py'\n"),
+        json!({}),
+    );
+    deploy(
+        &s,
+        "stem-js",
+        "nodejs",
+        js("exports.handler = async () => 'js';\n"),
+        json!({}),
+    );
+    wait_for("two ready stem cells", || {
+        let p = s.get("/api/v1/pools");
+        p.body["stem_cells"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|c| c["ready"].as_u64() >= Some(1)))
+    });
+    for (name, value) in [("stem-py", "py"), ("stem-js", "js")] {
+        let r = s.invoke(name, &json!({}));
+        assert_eq!(r.body, json!(value));
+        assert_eq!(r.header("x-ignis-start"), "stem", "{name}");
+        assert_eq!(r.header("x-ignis-cold-start"), "true");
+        assert_eq!(s.invoke(name, &json!({})).header("x-ignis-start"), "warm");
+    }
+}
+
+#[test]
+fn a_timeout_inside_a_batch_requeues_the_rest() {
+    let Some(s) = docker_server() else { return };
+    deploy(&s, "batch", "python3",
+        py("import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return e['i']\n"),
+        json!({"max_concurrency": 1, "batch_max_size": 8, "timeout_ms": 1500}));
+    assert_eq!(s.invoke("batch", &json!({"i": -1})).status, 200);
+    let results: Vec<Reply> = std::thread::scope(|scope| {
+        // The first call holds the only sandbox while the others queue up.
+        let first = scope.spawn(|| s.invoke("batch", &json!({"i": 0, "sleep": 0.8})));
+        std::thread::sleep(Duration::from_millis(300));
+        let rest: Vec<_> = (1..=4)
+            .map(|i| {
+                let s = &s;
+                let event = if i == 2 {
+                    json!({"i": i, "sleep": 60})
+                } else {
+                    json!({"i": i})
+                };
+                let h = scope.spawn(move || s.invoke("batch", &event));
+                std::thread::sleep(Duration::from_millis(30));
+                h
+            })
+            .collect();
+        std::iter::once(first)
+            .chain(rest)
+            .map(|h| h.join().unwrap())
+            .collect()
+    });
+    for (i, r) in results.iter().enumerate() {
+        if i == 2 {
+            assert_error(r, 504, "Timeout");
+        } else {
+            assert_eq!(r.status, 200, "call {i}: {}", r.text);
+            assert_eq!(r.body, json!(i));
+        }
+    }
+    // Calls 1 and 2 went out in one batch with 3 and 4; 3 and 4 were
+    // re-queued after the timeout and served by a new sandbox.
+    let mut recs = Vec::new();
+    wait_for("six records", || {
+        let body = s.get("/api/v1/functions/batch/invocations?limit=10").body;
+        recs = body["invocations"].as_array().cloned().unwrap_or_default();
+        recs.len() >= 6
+    });
+    let id_of = |r: &Reply| r.header("x-ignis-invocation-id").to_string();
+    let rec = |i: usize| {
+        recs.iter()
+            .find(|x| x["id"] == id_of(&results[i]))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(rec(1)["batch_size"], 4);
+    assert_eq!(rec(2)["status"], "timeout");
+    assert_ne!(rec(3)["sandbox_id"], rec(1)["sandbox_id"]);
+    assert_eq!(recs.len(), 6, "every call answered exactly once");
+}
+
+#[test]
+fn concurrent_async_batches_in_node() {
+    let Some(s) = docker_server() else { return };
+    deploy(&s, "async-batch", "nodejs",
+        js("exports.handler = async (e) => { const start = Date.now(); await new Promise(r => setTimeout(r, 400)); console.log('item', e.i); return {i: e.i, start, end: Date.now()}; };\n"),
+        json!({"max_concurrency": 1, "batch_max_size": 4, "batch_concurrent": true, "batch_max_wait_ms": 200}));
+    assert_eq!(s.invoke("async-batch", &json!({"i": -1})).status, 200);
+    let results: Vec<Reply> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..4)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || s.invoke("async-batch", &json!({"i": i})))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let spans: Vec<(i64, i64)> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            (
+                r.body["start"].as_i64().unwrap(),
+                r.body["end"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // All four ran at the same time in one sandbox.
+    let latest_start = spans.iter().map(|s| s.0).max().unwrap();
+    let earliest_end = spans.iter().map(|s| s.1).min().unwrap();
+    assert!(
+        latest_start < earliest_end,
+        "handlers did not overlap: {spans:?}"
+    );
+    // Each call still got its own log.
+    for (i, r) in results.iter().enumerate() {
+        let rec = record(&s, "async-batch", r.header("x-ignis-invocation-id"));
+        assert_eq!(rec["stdout"], format!("item {i}\n"));
+        assert_eq!(rec["batch_size"], 4);
+    }
+}
+
+#[test]
+fn the_capacity_bound_throttles_instead_of_overcommitting() {
+    if std::env::var("IGNIS_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        return;
+    }
+    let s = Server::start(&[
+        "--memory-budget-mb",
+        "256",
+        "--stem-initial",
+        "0",
+        "--stem-max",
+        "0",
+    ]);
+    deploy(
+        &s,
+        "big",
+        "python3",
+        py("import time\ndef handler(e, c):\n    time.sleep(2)\n    return 1\n"),
+        json!({"memory_mb": 128, "queue_timeout_ms": 500, "timeout_ms": 10000}),
+    );
+    let results: Vec<Reply> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let s = &s;
+                let h = scope.spawn(move || s.invoke("big", &json!({})));
+                std::thread::sleep(Duration::from_millis(50));
+                h
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(
+            sandboxes_of(&s).len() <= 2,
+            "overcommitted: {:?}",
+            sandboxes_of(&s)
+        );
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = results.iter().filter(|r| r.status == 200).count();
+    let throttled: Vec<_> = results.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(ok, 2);
+    assert_eq!(throttled.len(), 2);
+    assert_eq!(throttled[0].error_type(), "Throttled");
+    assert_eq!(throttled[0].header("retry-after"), "1");
+}
+
+#[test]
+fn a_killed_container_is_replaced() {
+    let Some(s) = docker_server() else { return };
+    deploy(
+        &s,
+        "keep",
+        "python3",
+        py("def handler(e, c):\n    return 'ok'\n"),
+        json!({"min_warm": 1}),
+    );
+    let idle =
+        |s: &Server| s.get("/api/v1/pools").body["functions"][0]["sandboxes"]["idle"].as_u64();
+    wait_for("a warm sandbox", || idle(&s) == Some(1));
+    // Kill every container of this server (the warm one and the stem
+    // cells) from outside, as an operator or the kernel might.
+    let before: Vec<String> = sandboxes_of(&s);
+    assert!(!before.is_empty());
+    for id in &before {
+        std::process::Command::new("docker")
+            .args(["kill", &format!("ignis-{id}")])
+            .output()
+            .unwrap();
+    }
+    wait_for("a replacement", || {
+        idle(&s) == Some(1) && sandboxes_of(&s).iter().any(|id| !before.contains(id))
+    });
+    let r = s.invoke("keep", &json!({}));
+    assert_eq!(r.body, json!("ok"));
+    assert_eq!(r.header("x-ignis-start"), "warm");
+}

@@ -13,6 +13,8 @@ pub struct Health {
     /// `ok` when every backend can run sandboxes, `degraded` otherwise.
     pub status: &'static str,
     pub version: &'static str,
+    /// Label value (`io.ignis.instance`) of this server's sandboxes.
+    pub instance: String,
     pub uptime_s: u64,
     pub functions: usize,
     #[schema(value_type = Vec<Object>)]
@@ -33,6 +35,7 @@ pub async fn health(State(state): State<SharedState>) -> Json<Health> {
     Json(Health {
         status: if ok { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
+        instance: state.instance.clone(),
         uptime_s: state.started.elapsed().as_secs(),
         functions: state.registry.list().len(),
         backends,

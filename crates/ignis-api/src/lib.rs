@@ -55,7 +55,7 @@ pub type SharedState = Arc<AppState>;
 
 /// The whole HTTP application.
 pub fn router(state: SharedState) -> Router {
-    use handlers::{functions, health, invoke, triggers};
+    use handlers::{functions, health, invoke, metrics, triggers};
     // Base64 makes a zip 4/3 larger; allow for the JSON around it.
     let management_limit = (state.config.max_code_bytes as usize) / 3 * 4 + (1 << 20);
     let event_limit = state.config.max_event_bytes;
@@ -77,9 +77,13 @@ pub fn router(state: SharedState) -> Router {
             "/functions/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(event_limit)),
         )
-        .route("/pools", get(health::pools));
+        .route("/pools", get(health::pools))
+        .route("/metrics/summary", get(metrics::summary))
+        .route("/metrics/stream", get(metrics::stream))
+        .route("/functions/{name}/metrics", get(metrics::series));
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(metrics::prometheus))
         .route(
             "/fn/{*path}",
             any(triggers::trigger).layer(DefaultBodyLimit::max(event_limit)),

@@ -374,6 +374,7 @@ impl Inner {
                     handle,
                     channel,
                     function: function.clone(),
+                    cpu_mark_ms: 0.0,
                 };
                 match self.init(&mut sandbox, &function).await {
                     Ok(()) => Ok(sandbox),
@@ -403,6 +404,7 @@ impl Inner {
             handle: cell.handle,
             channel: cell.channel,
             function: function.clone(),
+            cpu_mark_ms: 0.0,
         };
         let result = match self.init(&mut sandbox, &function).await {
             Ok(()) => Ok(sandbox),
@@ -429,8 +431,14 @@ impl Inner {
         start: StartKind,
     ) {
         match result {
-            Ok(sandbox) => {
+            Ok(mut sandbox) => {
                 let init_ms = started.elapsed().as_secs_f64() * 1e3;
+                if self.config.record {
+                    // Calls are charged for their own CPU, not the boot's.
+                    if let Some(u) = sandbox.handle.usage_now() {
+                        sandbox.cpu_mark_ms = u.cpu_time_ms;
+                    }
+                }
                 {
                     let mut st = self.lock();
                     Self::transition(&mut st, &id, SandboxState::Idle);

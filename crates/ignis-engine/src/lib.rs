@@ -10,6 +10,7 @@
 pub mod autoscale;
 mod dispatch;
 mod maintain;
+pub mod observe;
 mod recorder;
 mod run;
 pub mod state;
@@ -54,6 +55,9 @@ pub struct EngineConfig {
     /// Most stem cells per key; the pool grows toward it when cold calls
     /// find it empty and shrinks back when it goes unused.
     pub stem_max: usize,
+    /// Record every call (metrics, invocation records, per-call resource
+    /// use). Off only to measure what recording costs.
+    pub record: bool,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +70,7 @@ impl Default for EngineConfig {
             reap_interval: Duration::from_secs(1),
             stem_initial: 1,
             stem_max: 4,
+            record: true,
         }
     }
 }
@@ -103,6 +108,8 @@ struct Sandbox {
     channel: Channel,
     /// The function version this sandbox was initialized with.
     function: Arc<Function>,
+    /// CPU time of the sandbox when its last batch ended, ms.
+    cpu_mark_ms: f64,
 }
 
 struct Warm {
@@ -211,6 +218,7 @@ struct Inner {
     accepting: AtomicBool,
     /// Signalled whenever a call completes or a sandbox goes away.
     changed: Notify,
+    observer: observe::Observer,
 }
 
 /// The engine. Cheap to clone.
@@ -265,6 +273,22 @@ impl Engine {
         store: Arc<dyn Store>,
         recorder: Recorder,
     ) -> Self {
+        Self::with_retention(
+            config,
+            backends,
+            store,
+            recorder,
+            observe::Retention::default(),
+        )
+    }
+
+    pub fn with_retention(
+        config: EngineConfig,
+        backends: Vec<Arc<dyn Backend>>,
+        store: Arc<dyn Store>,
+        recorder: Recorder,
+        retention: observe::Retention,
+    ) -> Self {
         let backends = backends.into_iter().map(|b| (b.kind(), b)).collect();
         let inner = Arc::new(Inner {
             config,
@@ -274,10 +298,12 @@ impl Engine {
             state: Mutex::new(State::default()),
             accepting: AtomicBool::new(true),
             changed: Notify::new(),
+            observer: observe::Observer::new(retention),
         });
         let engine = Self { inner };
         engine.spawn_maintainer();
         engine.spawn_death_listeners();
+        engine.spawn_observers();
         engine
     }
 
@@ -312,6 +338,10 @@ impl Engine {
 
     pub fn recorder_stats(&self) -> Arc<RecorderStats> {
         self.inner.recorder.stats.clone()
+    }
+
+    pub fn metrics(&self) -> &Arc<ignis_metrics::Metrics> {
+        &self.inner.recorder.metrics
     }
 
     /// Status of every configured backend.

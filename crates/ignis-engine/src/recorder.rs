@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ignis_core::InvocationRecord;
+use ignis_metrics::Metrics;
 use ignis_store::Store;
 use tokio::sync::mpsc;
 
@@ -17,6 +18,7 @@ const BATCH: usize = 512;
 pub struct Recorder {
     tx: mpsc::Sender<InvocationRecord>,
     pub stats: Arc<RecorderStats>,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -29,10 +31,15 @@ pub struct RecorderStats {
 impl Recorder {
     /// Starts the writer task. It ends when every `Recorder` clone is
     /// dropped, after writing what is queued; `flush` waits for that.
-    pub fn start(store: Arc<dyn Store>, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        capacity: usize,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<InvocationRecord>(capacity);
         let stats = Arc::new(RecorderStats::default());
         let writer_stats = stats.clone();
+        let writer_metrics = metrics.clone();
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
@@ -51,6 +58,7 @@ impl Recorder {
                         writer_stats
                             .written
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        writer_metrics.records_written.inc_by(batch.len() as u64);
                     }
                     Err(e) => {
                         writer_stats
@@ -62,13 +70,72 @@ impl Recorder {
                 batch.clear();
             }
         });
-        (Self { tx, stats }, task)
+        (Self { tx, stats, metrics }, task)
     }
 
-    /// Queues a record; drops it (and counts) when the writer is behind.
+    /// Counts a record in the metrics and queues it for the store; drops it
+    /// (and counts the drop) when the writer is behind. Never waits.
     pub fn record(&self, record: InvocationRecord) {
+        self.metrics.observe(&record);
         if self.tx.try_send(record).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.records_dropped.inc();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ignis_core::{BackendKind, InvocationStatus, Trigger};
+
+    fn record(i: usize) -> InvocationRecord {
+        InvocationRecord {
+            id: format!("inv-{i}"),
+            function: "f".into(),
+            version: 1,
+            backend: BackendKind::Docker,
+            trigger: Trigger::Api,
+            started_at_ms: ignis_core::now_ms(),
+            queue_ms: 0.0,
+            init_ms: None,
+            exec_ms: 1.0,
+            total_ms: 1.0,
+            start: None,
+            batch_size: 1,
+            status: InvocationStatus::Success,
+            error_type: None,
+            error_message: None,
+            response_bytes: 2,
+            peak_memory_bytes: None,
+            cpu_ms: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            logs_truncated: false,
+            sandbox_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn overload_drops_and_counts_instead_of_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(ignis_store::SqliteStore::open(dir.path()).unwrap());
+        let metrics = Arc::new(Metrics::new());
+        let (recorder, _task) = Recorder::start(store.clone(), metrics.clone(), 8);
+        let started = std::time::Instant::now();
+        for i in 0..20_000 {
+            recorder.record(record(i));
+        }
+        // 20k records offered in far less time than the store could take them.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let dropped = recorder.stats.dropped.load(Ordering::Relaxed);
+        assert!(dropped > 0, "nothing dropped");
+        assert_eq!(metrics.records_dropped.get(), dropped);
+        // Every record still counted in the aggregate metrics.
+        let agg = metrics.window("f", 0, i64::MAX);
+        assert_eq!(agg.requests, 20_000);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let written = recorder.stats.written.load(Ordering::Relaxed);
+        assert_eq!(written + dropped, 20_000);
     }
 }

@@ -74,6 +74,7 @@ impl Inner {
             })
         };
         let mut waiting: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
+        let mut records: Vec<InvocationRecord> = Vec::with_capacity(waiting.len());
         let ctx = RunCtx {
             function: &function,
             sandbox_id: &sandbox.id,
@@ -90,9 +91,17 @@ impl Inner {
                 let err = IgnisError::internal(format!("encoding invoke: {e}"));
                 for (i, p) in waiting.iter_mut().enumerate() {
                     if let Some(p) = p.take() {
-                        self.finish(&ctx, p, Err(err.clone()), queue_ms[i], 0.0, None);
+                        records.push(self.finish(
+                            &ctx,
+                            p,
+                            Err(err.clone()),
+                            queue_ms[i],
+                            0.0,
+                            None,
+                        ));
                     }
                 }
+                self.send_records(records);
                 self.release(sandbox, &function.name);
                 return;
             }
@@ -133,12 +142,38 @@ impl Inner {
                         stderr: msg.stderr.clone(),
                         truncated: msg.logs_truncated,
                     };
-                    self.finish(&ctx, p, result_of(msg), queue_ms[i], exec_ms, Some(logs));
+                    records.push(self.finish(
+                        &ctx,
+                        p,
+                        result_of(msg),
+                        queue_ms[i],
+                        exec_ms,
+                        Some(logs),
+                    ));
                 }
             }
         };
 
         let Some(ending) = ending else {
+            // Resource use of the batch, read after the callers have their
+            // answers: CPU since the last batch, shared out; peak memory.
+            // Only batches that ran 1 ms or more are measured: below that the
+            // CPU is at the accounting noise floor, and skipping the reads
+            // keeps recording cheap on the fastest path. The CPU of skipped
+            // batches (under 1 ms each) lands on the next measured one.
+            let ran_ms = written.elapsed().as_secs_f64() * 1e3;
+            if self.config.record && ran_ms >= 1.0 {
+                if let Some(u) = sandbox.handle.usage_now() {
+                    let cpu = (u.cpu_time_ms - sandbox.cpu_mark_ms).max(0.0);
+                    sandbox.cpu_mark_ms = u.cpu_time_ms;
+                    let share = cpu / records.len().max(1) as f64;
+                    for r in &mut records {
+                        r.cpu_ms = Some(share);
+                        r.peak_memory_bytes = Some(u.peak_memory_bytes.unwrap_or(u.memory_bytes));
+                    }
+                }
+            }
+            self.send_records(records);
             self.release(sandbox, &function.name);
             return;
         };
@@ -164,12 +199,13 @@ impl Inner {
                 Ending::Died(err) => err.clone(),
             };
             if was_running || p.attempts + 1 >= MAX_ATTEMPTS {
-                self.finish(&ctx, p, Err(err), queue_ms[i], exec_ms, None);
+                records.push(self.finish(&ctx, p, Err(err), queue_ms[i], exec_ms, None));
             } else {
                 p.attempts += 1;
                 requeue.push(p);
             }
         }
+        self.send_records(records);
         if !requeue.is_empty() {
             tracing::debug!(sandbox = %sandbox.id, calls = requeue.len(), "re-queueing calls of a dead sandbox");
         }
@@ -202,7 +238,16 @@ async fn why_dead(handle: &Arc<dyn SandboxHandle>, e: ChannelError) -> IgnisErro
 }
 
 impl Inner {
-    /// Answers one call and records it.
+    fn send_records(&self, records: Vec<InvocationRecord>) {
+        if self.config.record {
+            for r in records {
+                self.recorder.record(r);
+            }
+        }
+    }
+
+    /// Answers one call; returns its record (to be completed with the
+    /// sandbox's resource use and sent by the caller).
     fn finish(
         &self,
         ctx: &RunCtx<'_>,
@@ -211,7 +256,7 @@ impl Inner {
         queue_ms: f64,
         exec_ms: f64,
         logs: Option<Logs>,
-    ) {
+    ) -> InvocationRecord {
         let outcome = Outcome {
             id: p.id.clone(),
             version: ctx.function.version,
@@ -223,7 +268,7 @@ impl Inner {
             total_ms: p.arrived.elapsed().as_secs_f64() * 1e3,
             batch_size: ctx.batch_size,
         };
-        self.record(
+        let record = build_record(
             ctx.function,
             p.trigger,
             p.arrived_ms,
@@ -232,9 +277,10 @@ impl Inner {
             Some(ctx.sandbox_id),
         );
         // The caller may be gone (client disconnected): the call still
-        // counted and was recorded.
+        // counts and is recorded.
         let _ = p.tx.send(outcome);
         self.changed.notify_waiters();
+        record
     }
 
     pub(crate) fn record(
@@ -246,46 +292,60 @@ impl Inner {
         logs: Option<Logs>,
         sandbox_id: Option<&str>,
     ) {
-        let error = outcome.result.as_ref().err();
-        let error_type = error.map(|e| e.kind);
-        let status = InvocationStatus::from_error(error_type);
-        tracing::debug!(
-            function = %function.name,
-            id = %outcome.id,
-            start = outcome.start.map(StartKind::as_str),
-            status = status.as_str(),
-            total_ms = outcome.total_ms,
-            "invocation"
-        );
-        let logs = logs.unwrap_or(Logs {
-            stdout: String::new(),
-            stderr: String::new(),
-            truncated: false,
-        });
-        self.recorder.record(InvocationRecord {
-            id: outcome.id.clone(),
-            function: function.name.clone(),
-            version: outcome.version,
-            backend: function.config.backend,
-            trigger,
-            started_at_ms,
-            queue_ms: outcome.queue_ms,
-            init_ms: outcome.init_ms,
-            exec_ms: outcome.exec_ms,
-            total_ms: outcome.total_ms,
-            start: outcome.start,
-            batch_size: outcome.batch_size,
-            status,
-            error_type,
-            error_message: error.map(|e| e.message.clone()),
-            response_bytes: outcome.result.as_ref().map_or(0, |v| v.get().len() as u64),
-            peak_memory_bytes: None,
-            cpu_ms: None,
-            stdout: logs.stdout,
-            stderr: logs.stderr,
-            logs_truncated: logs.truncated,
-            sandbox_id: sandbox_id.map(str::to_string),
-        });
+        if self.config.record {
+            let r = build_record(function, trigger, started_at_ms, outcome, logs, sandbox_id);
+            self.recorder.record(r);
+        }
+    }
+}
+
+fn build_record(
+    function: &Function,
+    trigger: Trigger,
+    started_at_ms: i64,
+    outcome: &Outcome,
+    logs: Option<Logs>,
+    sandbox_id: Option<&str>,
+) -> InvocationRecord {
+    let error = outcome.result.as_ref().err();
+    let error_type = error.map(|e| e.kind);
+    let status = InvocationStatus::from_error(error_type);
+    tracing::debug!(
+        function = %function.name,
+        id = %outcome.id,
+        start = outcome.start.map(StartKind::as_str),
+        status = status.as_str(),
+        total_ms = outcome.total_ms,
+        "invocation"
+    );
+    let logs = logs.unwrap_or(Logs {
+        stdout: String::new(),
+        stderr: String::new(),
+        truncated: false,
+    });
+    InvocationRecord {
+        id: outcome.id.clone(),
+        function: function.name.clone(),
+        version: outcome.version,
+        backend: function.config.backend,
+        trigger,
+        started_at_ms,
+        queue_ms: outcome.queue_ms,
+        init_ms: outcome.init_ms,
+        exec_ms: outcome.exec_ms,
+        total_ms: outcome.total_ms,
+        start: outcome.start,
+        batch_size: outcome.batch_size,
+        status,
+        error_type,
+        error_message: error.map(|e| e.message.clone()),
+        response_bytes: outcome.result.as_ref().map_or(0, |v| v.get().len() as u64),
+        peak_memory_bytes: None,
+        cpu_ms: None,
+        stdout: logs.stdout,
+        stderr: logs.stderr,
+        logs_truncated: logs.truncated,
+        sandbox_id: sandbox_id.map(str::to_string),
     }
 }
 

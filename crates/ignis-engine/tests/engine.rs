@@ -33,7 +33,8 @@ fn no_stems() -> EngineConfig {
 async fn harness(config: EngineConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let (recorder, _) = Recorder::start(store.clone(), 1000);
+    let (recorder, _) =
+        Recorder::start(store.clone(), Arc::new(ignis_metrics::Metrics::new()), 1000);
     let fake = FakeBackend::new();
     let engine = Engine::new(
         config,

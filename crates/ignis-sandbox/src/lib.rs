@@ -124,4 +124,10 @@ pub trait SandboxHandle: Send + Sync + 'static {
 
     /// Current resource use, where the backend can tell.
     async fn usage(&self) -> Option<ResourceUsage>;
+
+    /// CPU time and peak memory, read cheaply enough to be called after
+    /// every batch (a few microseconds), or `None`.
+    fn usage_now(&self) -> Option<ResourceUsage> {
+        None
+    }
 }

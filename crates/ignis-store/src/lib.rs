@@ -86,4 +86,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes code blobs no function version refers to. Returns how many.
     async fn collect_garbage(&self) -> Result<usize, StoreError>;
+
+    /// Writes per-minute rollups (replacing rows of the same part).
+    async fn write_rollups(&self, rollups: &[Rollup]) -> Result<(), StoreError>;
+
+    /// Rollups of `function` ("" = system) for minutes in `[from, to)`.
+    async fn read_rollups(
+        &self,
+        function: &str,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<Rollup>, StoreError>;
+
+    /// Retention: deletes rollups before `rollups_before_minute`, and
+    /// invocation records older than `invocations_before_ms` or beyond the
+    /// newest `max_invocations`. Returns (rollups, invocations) deleted.
+    async fn prune(
+        &self,
+        rollups_before_minute: i64,
+        invocations_before_ms: i64,
+        max_invocations: u64,
+    ) -> Result<(u64, u64), StoreError>;
+}
+
+/// Aggregates of one function (or the system, `""`) over one minute, as
+/// written by one server run (`part`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rollup {
+    pub function: String,
+    pub minute: i64,
+    pub part: String,
+    pub requests: u64,
+    pub success: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub throttles: u64,
+    pub cold_starts: u64,
+    pub stem_starts: u64,
+    pub init_ms_sum: f64,
+    pub init_count: u64,
+    pub total_ms_sum: f64,
+    pub total_ms_max: f64,
+    /// JSON object: error type to count.
+    pub errors_by_type: String,
+    pub histogram: Vec<u8>,
 }

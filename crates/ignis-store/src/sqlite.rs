@@ -13,7 +13,7 @@ use ignis_core::{
 use ignis_package::Archive;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::{BlobStore, Store, StoreError, KEPT_VERSIONS};
+use crate::{BlobStore, Rollup, Store, StoreError, KEPT_VERSIONS};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -190,7 +190,7 @@ fn next_version(conn: &Connection, name: &str) -> Result<i64, StoreError> {
     Ok(v)
 }
 
-const INSERT_INVOCATION: &str = "INSERT OR REPLACE INTO invocations (
+const INSERT_INVOCATION: &str = "INSERT INTO invocations (
     id, function, version, backend, trigger, started_at_ms, queue_ms, init_ms, exec_ms, total_ms,
     start_kind, batch_size, status, error_type, error_message, response_bytes, peak_memory_bytes,
     cpu_ms, stdout, stderr, logs_truncated, sandbox_id)
@@ -435,6 +435,112 @@ impl Store for SqliteStore {
 
     async fn collect_garbage(&self) -> Result<usize, StoreError> {
         self.run(|conn, blobs| collect(conn, blobs)).await
+    }
+
+    async fn write_rollups(&self, rollups: &[Rollup]) -> Result<(), StoreError> {
+        let rollups = rollups.to_vec();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO metric_rollups (function, minute, part, requests, success,
+                        errors, timeouts, throttles, cold_starts, stem_starts, init_ms_sum, init_count,
+                        total_ms_sum, total_ms_max, errors_by_type, histogram)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )?;
+                for r in &rollups {
+                    stmt.execute(params![
+                        r.function,
+                        r.minute,
+                        r.part,
+                        r.requests as i64,
+                        r.success as i64,
+                        r.errors as i64,
+                        r.timeouts as i64,
+                        r.throttles as i64,
+                        r.cold_starts as i64,
+                        r.stem_starts as i64,
+                        r.init_ms_sum,
+                        r.init_count as i64,
+                        r.total_ms_sum,
+                        r.total_ms_max,
+                        r.errors_by_type,
+                        r.histogram,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn read_rollups(
+        &self,
+        function: &str,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let function = function.to_string();
+        self.run(move |conn, _| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT * FROM metric_rollups WHERE function = ?1 AND minute >= ?2 AND minute < ?3
+                     ORDER BY minute",
+                )?
+                .query_map(params![function, from_minute, to_minute], |row| {
+                    let u = |c: &str| row.get::<_, i64>(c).map(|v| v as u64);
+                    Ok(Rollup {
+                        function: row.get("function")?,
+                        minute: row.get("minute")?,
+                        part: row.get("part")?,
+                        requests: u("requests")?,
+                        success: u("success")?,
+                        errors: u("errors")?,
+                        timeouts: u("timeouts")?,
+                        throttles: u("throttles")?,
+                        cold_starts: u("cold_starts")?,
+                        stem_starts: u("stem_starts")?,
+                        init_ms_sum: row.get("init_ms_sum")?,
+                        init_count: u("init_count")?,
+                        total_ms_sum: row.get("total_ms_sum")?,
+                        total_ms_max: row.get("total_ms_max")?,
+                        errors_by_type: row.get("errors_by_type")?,
+                        histogram: row.get("histogram")?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn prune(
+        &self,
+        rollups_before_minute: i64,
+        invocations_before_ms: i64,
+        max_invocations: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            let rollups = tx.execute(
+                "DELETE FROM metric_rollups WHERE minute < ?1",
+                [rollups_before_minute],
+            )?;
+            let mut invocations = tx.execute(
+                "DELETE FROM invocations WHERE started_at_ms < ?1",
+                [invocations_before_ms],
+            )?;
+            // Records are appended in time order: the oldest have the
+            // smallest rowids.
+            invocations += tx.execute(
+                "DELETE FROM invocations WHERE rowid <= (SELECT max(rowid) FROM invocations) - ?1",
+                [max_invocations as i64],
+            )?;
+            tx.commit()?;
+            Ok((rollups as u64, invocations as u64))
+        })
+        .await
     }
 }
 

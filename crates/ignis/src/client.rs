@@ -56,6 +56,7 @@ impl Client {
                 self.invoke(&name, event).await
             }
             Command::Logs { name, limit } => self.logs(&name, limit).await,
+            Command::Top { once } => self.top(once).await,
             Command::Serve(_) | Command::Images(_) => unreachable_command(),
         }
     }
@@ -322,6 +323,50 @@ impl Client {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// Follows `GET /api/v1/metrics/stream` and redraws a table per snapshot.
+    async fn top(&self, once: bool) -> anyhow::Result<ExitCode> {
+        use futures::StreamExt;
+        let resp = self
+            .http
+            .get(self.url("/metrics/stream"))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the ignis server at {}", self.base))?;
+        if !resp.status().is_success() {
+            bail!("HTTP {}", resp.status());
+        }
+        let mut body = resp.bytes_stream();
+        let mut buf = String::new();
+        while let Some(chunk) = body.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk?));
+            while let Some(end) = buf.find("\n\n") {
+                let event: String = buf.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    continue;
+                }
+                let snap: Value = serde_json::from_str(&data)?;
+                if self.json {
+                    println!("{data}");
+                } else {
+                    if !once {
+                        // Clear the screen and go home, like `top`.
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    println!("{}", render_top(&snap));
+                }
+                if once {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     fn print_function(&self, f: &Value) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(f).unwrap_or_default());
@@ -369,4 +414,55 @@ fn error_text(status: reqwest::StatusCode, body: &Value) -> String {
 fn chrono_fmt(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+fn render_top(snap: &Value) -> String {
+    let r = &snap["resources"];
+    let h = &r["host"];
+    let gib = |b: &Value| b.as_f64().unwrap_or(0.0) / (1u64 << 30) as f64;
+    let mib = |b: &Value| b.as_f64().unwrap_or(0.0) / (1u64 << 20) as f64;
+    let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1}"));
+    let mut out = format!(
+        "ignis  host cpu {:.0}% of {} cores  mem {:.1}/{:.1} GiB  load {:.2}  sandbox memory {}/{} MiB  records dropped {}\n",
+        h["cpu_ratio"].as_f64().unwrap_or(0.0) * 100.0,
+        h["cores"],
+        gib(&h["memory_used_bytes"]),
+        gib(&h["memory_total_bytes"]),
+        h["load1"].as_f64().unwrap_or(0.0),
+        r["memory_reserved_mb"],
+        r["memory_budget_mb"],
+        snap["records_dropped"],
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY);
+    table.set_header([
+        "FUNCTION", "RPS", "CALLS/1m", "ERR%/1m", "P50 ms", "P99 ms", "COLD/1m", "IDLE", "ACTIVE",
+        "QUEUED", "MEM MiB", "CPU",
+    ]);
+    let mut row = |name: &str, f: &Value| {
+        let sec = &f["last_second"];
+        let m = &f["last_minute"];
+        table.add_row([
+            name.to_string(),
+            format!("{:.0}", sec["rps"].as_f64().unwrap_or(0.0)),
+            s(&m["requests"]),
+            format!("{:.1}", m["error_rate"].as_f64().unwrap_or(0.0) * 100.0),
+            ms(&m["p50_ms"]),
+            ms(&m["p99_ms"]),
+            s(&m["cold_starts"]),
+            s(&f["idle"]),
+            s(&f["active"]),
+            s(&f["queued"]),
+            format!("{:.0}", mib(&f["resources"]["memory_bytes"])),
+            format!("{:.2}", f["resources"]["cpu_cores"].as_f64().unwrap_or(0.0)),
+        ]);
+    };
+    row("(all)", &snap["system"]);
+    if let Some(fs) = snap["functions"].as_object() {
+        for (name, f) in fs {
+            row(name, f);
+        }
+    }
+    out.push_str(&table.to_string());
+    out
 }

@@ -30,6 +30,16 @@ pub struct ServeFile {
     pub stem_initial: Option<usize>,
     pub stem_max: Option<usize>,
     pub docker: Option<bool>,
+    /// Record calls (metrics and invocation records); off only to measure its cost.
+    pub record: Option<bool>,
+    /// Records queued for the writer before new ones are dropped (and counted).
+    pub record_capacity: Option<usize>,
+    /// Days of per-minute rollups kept.
+    pub rollup_days: Option<u64>,
+    /// Hours of invocation records kept.
+    pub invocation_hours: Option<u64>,
+    /// Most invocation records kept.
+    pub max_invocations: Option<u64>,
 }
 
 impl FileConfig {
@@ -66,6 +76,11 @@ pub struct ServeConfig {
     pub stem_max: usize,
     /// Whether to use the Docker backend (off only for API-only testing).
     pub docker: bool,
+    pub record: bool,
+    pub record_capacity: usize,
+    pub rollup_days: u64,
+    pub invocation_hours: u64,
+    pub max_invocations: u64,
     /// Label value marking this server's sandboxes.
     pub instance: String,
 }
@@ -80,6 +95,9 @@ impl ServeConfig {
         }
         if self.stem_initial > self.stem_max || self.stem_max > 64 {
             bail!("stem cells: need stem_initial <= stem_max <= 64");
+        }
+        if self.record_capacity == 0 || self.rollup_days == 0 || self.invocation_hours == 0 {
+            bail!("record_capacity, rollup_days and invocation_hours must be at least 1");
         }
         if self.queue_capacity == 0 {
             bail!("queue_capacity must be at least 1");

@@ -53,6 +53,12 @@ enum Command {
     /// Build the sandbox images.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Live view of the server: calls, latencies, errors, sandboxes, resources.
+    Top {
+        /// Print one snapshot and exit.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +93,9 @@ pub struct ServeArgs {
     /// Run without the Docker backend (management API only).
     #[arg(long)]
     no_docker: bool,
+    /// Record nothing: no metrics, no invocation records (to measure their cost).
+    #[arg(long)]
+    no_record: bool,
 }
 
 #[derive(Debug, Subcommand)]

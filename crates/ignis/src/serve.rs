@@ -53,6 +53,11 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
             .unwrap_or(4)
             .max(args.stem_initial.or(file.stem_initial).unwrap_or(1)),
         docker: !args.no_docker && file.docker.unwrap_or(true),
+        record: !args.no_record && file.record.unwrap_or(true),
+        record_capacity: file.record_capacity.unwrap_or(10_000),
+        rollup_days: file.rollup_days.unwrap_or(7),
+        invocation_hours: file.invocation_hours.unwrap_or(24),
+        max_invocations: file.max_invocations.unwrap_or(1_000_000),
         data_dir,
         instance,
     };
@@ -91,18 +96,25 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let (recorder, recorder_task) = Recorder::start(store.clone(), 10_000);
-    let engine = Engine::new(
+    let metrics = Arc::new(ignis_metrics::Metrics::new());
+    let (recorder, recorder_task) = Recorder::start(store.clone(), metrics, config.record_capacity);
+    let engine = Engine::with_retention(
         EngineConfig {
             memory_budget_mb: config.memory_budget_mb,
             queue_capacity: config.queue_capacity,
             stem_initial: config.stem_initial,
             stem_max: config.stem_max,
+            record: config.record,
             ..EngineConfig::default()
         },
         backends,
         store.clone(),
         recorder,
+        ignis_engine::observe::Retention {
+            rollup_days: config.rollup_days,
+            invocation_hours: config.invocation_hours,
+            max_invocations: config.max_invocations,
+        },
     );
     let orphans = engine.remove_orphans().await;
     if orphans > 0 {
@@ -171,6 +183,8 @@ async fn shutdown_signal(engine: Engine, grace: Duration) {
     }
     tracing::info!(grace_s = grace.as_secs(), "shutting down");
     engine.shutdown(grace).await;
+    // Charts survive the restart: write the minutes still in memory.
+    engine.flush_metrics().await;
 }
 
 async fn connect_docker(config: &ServeConfig) -> anyhow::Result<DockerBackend> {

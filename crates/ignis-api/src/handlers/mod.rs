@@ -3,6 +3,7 @@
 pub mod functions;
 pub mod health;
 pub mod invoke;
+pub mod metrics;
 pub mod triggers;
 
 use axum::http::{Method, Uri};

@@ -1,0 +1,263 @@
+//! Metrics: the summary, per-function time series, the live stream, and the
+//! Prometheus exposition.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::Stream;
+use ignis_engine::observe::FunctionResources;
+use ignis_metrics::WindowStats;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{ApiError, ApiResult, ErrorBody, SharedState};
+
+/// `30s`, `5m`, `1h`, `7d` (or a plain number of seconds) as seconds.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+const MAX_WINDOW_S: i64 = 7 * 86_400;
+const MAX_POINTS: i64 = 1500;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryParams {
+    /// Window: `30s`, `5m` (default), `1h`, `7d`.
+    pub window: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunctionSummary {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub stats: WindowStats,
+    #[schema(value_type = Object)]
+    pub resources: FunctionResources,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    pub window_s: i64,
+    pub system: FunctionSummary,
+    pub functions: BTreeMap<String, FunctionSummary>,
+    #[schema(value_type = Object)]
+    pub host: ignis_metrics::host::HostUsage,
+    pub records_dropped: u64,
+}
+
+fn window_of(s: Option<&str>, default: i64) -> ApiResult<i64> {
+    let w = match s {
+        None => default,
+        Some(s) => parse_duration(s).ok_or_else(|| {
+            ApiError::invalid(format!("invalid duration {s:?}: use e.g. 30s, 5m, 1h, 7d"))
+        })?,
+    };
+    if w > MAX_WINDOW_S {
+        return Err(ApiError::invalid("the window can be at most 7d"));
+    }
+    Ok(w)
+}
+
+#[utoipa::path(get, path = "/api/v1/metrics/summary", tag = "metrics",
+    params(SummaryParams),
+    responses(
+        (status = 200, description = "System-wide and per-function stats over the window", body = Summary),
+        (status = 400, description = "Bad window", body = ErrorBody)))]
+pub async fn summary(
+    State(state): State<SharedState>,
+    params: Result<Query<SummaryParams>, QueryRejection>,
+) -> ApiResult<Json<Summary>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let window = window_of(params.window.as_deref(), 300)?;
+    let resources = state.engine.resources();
+    let engine = &state.engine;
+    let system_resources =
+        resources
+            .functions
+            .values()
+            .fold(FunctionResources::default(), |mut a, r| {
+                a.sandboxes += r.sandboxes;
+                a.memory_bytes += r.memory_bytes;
+                a.cpu_seconds += r.cpu_seconds;
+                a.cpu_cores += r.cpu_cores;
+                a
+            });
+    let system = FunctionSummary {
+        stats: engine.window("", window).await?,
+        resources: system_resources,
+    };
+    let mut functions = BTreeMap::new();
+    for f in state.registry.list() {
+        functions.insert(
+            f.name.clone(),
+            FunctionSummary {
+                stats: engine.window(&f.name, window).await?,
+                resources: resources
+                    .functions
+                    .get(&f.name)
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+        );
+    }
+    Ok(Json(Summary {
+        window_s: window,
+        system,
+        functions,
+        host: resources.host,
+        records_dropped: engine
+            .recorder_stats()
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesParams {
+    /// How far back: `15m`, `1h` (default), `7d`.
+    pub window: Option<String>,
+    /// Point width: `1s` to `1d` (default `1m`). Steps under a minute need a window of 15 minutes or less.
+    pub step: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Point {
+    /// Start of the interval, Unix seconds.
+    pub t: i64,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub stats: WindowStats,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Series {
+    pub function: String,
+    pub window_s: i64,
+    pub step_s: i64,
+    pub points: Vec<Point>,
+}
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/metrics", tag = "metrics",
+    params(("name" = String, Path, description = "Function name"), SeriesParams),
+    responses(
+        (status = 200, description = "Time series for charts", body = Series),
+        (status = 400, description = "Bad window or step", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)))]
+pub async fn series(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    params: Result<Query<SeriesParams>, QueryRejection>,
+) -> ApiResult<Json<Series>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    if state.registry.get(&name).is_none() {
+        return Err(ApiError::not_found(format!(
+            "function `{name}` does not exist"
+        )));
+    }
+    let window = window_of(params.window.as_deref(), 3600)?;
+    let step = window_of(params.step.as_deref(), 60)?;
+    if step > window {
+        return Err(ApiError::invalid("`step` cannot exceed `window`"));
+    }
+    if window > ignis_metrics::aggregate::RETENTION_S && step % 60 != 0 {
+        return Err(ApiError::invalid(
+            "windows over 15m need a step of whole minutes (finer data is kept for 15 minutes)",
+        ));
+    }
+    if window / step > MAX_POINTS {
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_POINTS} points: use a larger step"
+        )));
+    }
+    let points = state
+        .engine
+        .series(&name, window, step)
+        .await?
+        .into_iter()
+        .map(|(t, stats)| Point { t, stats })
+        .collect();
+    Ok(Json(Series {
+        function: name,
+        window_s: window,
+        step_s: step,
+        points,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/metrics/stream", tag = "metrics",
+    responses((status = 200, description = "Server-Sent Events: one JSON snapshot (system, functions, resources) per second", content_type = "text/event-stream")))]
+pub async fn stream(
+    State(state): State<SharedState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.engine.subscribe();
+    let first = serde_json::to_string(&state.engine.snapshot()).unwrap_or_default();
+    let first =
+        futures::stream::once(async move { Ok(Event::default().event("snapshot").data(first)) });
+    let rest = futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(json) => {
+                    return Some((
+                        Ok(Event::default().event("snapshot").data(json.as_str())),
+                        rx,
+                    ))
+                }
+                // A slow client skips snapshots rather than slowing anyone.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures::StreamExt::chain(first, rest))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, description = "Prometheus / OpenMetrics text exposition", content_type = "application/openmetrics-text")))]
+pub async fn prometheus(State(state): State<SharedState>) -> Response {
+    let mut r = state.engine.metrics().encode().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(30));
+        assert_eq!(parse_duration("5m"), Some(300));
+        assert_eq!(parse_duration("1h"), Some(3600));
+        assert_eq!(parse_duration("7d"), Some(604_800));
+        assert_eq!(parse_duration("90"), Some(90));
+        for bad in ["", "m", "0s", "-1m", "1w", "1.5h", "99999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

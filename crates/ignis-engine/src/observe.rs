@@ -1,0 +1,570 @@
+//! What the engine exposes for metrics: resource sampling (per sandbox, per
+//! function, host), per-minute rollups written to the store with retention,
+//! windows and time series that span memory and the store, and the live
+//! snapshot stream.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ignis_metrics::host::{HostSampler, HostUsage};
+use ignis_metrics::{Bucket, FunctionLabels, SandboxLabels, StateLabels, StemLabels, WindowStats};
+use ignis_store::Rollup;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::state::{SandboxState, TRANSITIONS};
+use crate::{Engine, Inner};
+
+/// How often resources are sampled.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often complete minutes are written to the store.
+const ROLLUP_INTERVAL: Duration = Duration::from_secs(10);
+/// How often retention runs.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Retention of stored metrics.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub rollup_days: u64,
+    pub invocation_hours: u64,
+    pub max_invocations: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            rollup_days: 7,
+            invocation_hours: 24,
+            max_invocations: 1_000_000,
+        }
+    }
+}
+
+/// Resource use of one function's sandboxes.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FunctionResources {
+    pub sandboxes: usize,
+    pub memory_bytes: u64,
+    /// CPU time of the live sandboxes since they started, seconds.
+    pub cpu_seconds: f64,
+    /// CPU use over the last sample interval, in cores.
+    pub cpu_cores: f64,
+}
+
+/// The latest resource sample.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Resources {
+    pub sampled_at_ms: i64,
+    pub host: HostUsage,
+    pub functions: BTreeMap<String, FunctionResources>,
+    /// Live sandboxes by backend and state.
+    pub sandboxes: BTreeMap<String, BTreeMap<String, usize>>,
+    pub memory_reserved_mb: u64,
+    pub memory_budget_mb: u64,
+}
+
+/// One function in the live snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionSnapshot {
+    /// The last second.
+    pub last_second: WindowStats,
+    /// The last minute.
+    pub last_minute: WindowStats,
+    pub queued: usize,
+    pub active: usize,
+    pub idle: usize,
+    pub resources: FunctionResources,
+}
+
+/// What `GET /api/v1/metrics/stream` sends every second.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub at_ms: i64,
+    pub system: FunctionSnapshot,
+    pub functions: BTreeMap<String, FunctionSnapshot>,
+    pub resources: Resources,
+    pub records_dropped: u64,
+}
+
+pub(crate) struct Observer {
+    pub resources: std::sync::Mutex<Resources>,
+    pub stream: broadcast::Sender<Arc<String>>,
+    /// This server run, as the `part` of its rollups.
+    pub part: String,
+    pub retention: Retention,
+}
+
+impl Observer {
+    pub fn new(retention: Retention) -> Self {
+        Self {
+            resources: Default::default(),
+            stream: broadcast::channel(16).0,
+            part: crate::new_id("run"),
+            retention,
+        }
+    }
+}
+
+fn now_s() -> i64 {
+    ignis_core::now_ms().div_euclid(1000)
+}
+
+impl Engine {
+    pub(crate) fn spawn_observers(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        // Resource sampling.
+        tokio::spawn({
+            let weak = weak.clone();
+            async move {
+                let mut host = HostSampler::default();
+                let mut last_cpu: BTreeMap<String, (f64, tokio::time::Instant)> = BTreeMap::new();
+                loop {
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.sample(&mut host, &mut last_cpu).await;
+                    drop(inner);
+                    tokio::time::sleep(SAMPLE_INTERVAL).await;
+                }
+            }
+        });
+        // Rollups and retention.
+        tokio::spawn({
+            let weak = weak.clone();
+            async move {
+                let mut flushed_until = i64::MIN;
+                let mut last_prune = tokio::time::Instant::now();
+                loop {
+                    tokio::time::sleep(ROLLUP_INTERVAL).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let current_minute = now_s().div_euclid(60);
+                    if let Some(m) = inner.flush_rollups(flushed_until, current_minute).await {
+                        flushed_until = m;
+                    }
+                    if last_prune.elapsed() >= PRUNE_INTERVAL {
+                        last_prune = tokio::time::Instant::now();
+                        inner.prune().await;
+                    }
+                }
+            }
+        });
+        // The live stream: built only while someone listens.
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.observer.stream.receiver_count() == 0 {
+                    continue;
+                }
+                let snapshot = Engine {
+                    inner: inner.clone(),
+                }
+                .snapshot();
+                if let Ok(json) = serde_json::to_string(&snapshot) {
+                    let _ = inner.observer.stream.send(Arc::new(json));
+                }
+            }
+        });
+    }
+
+    /// Subscribes to the one-per-second snapshots.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<String>> {
+        self.inner.observer.stream.subscribe()
+    }
+
+    /// Writes every minute up to and including the current one (used at
+    /// shutdown, so that charts survive a restart).
+    pub async fn flush_metrics(&self) {
+        let next_minute = now_s().div_euclid(60) + 1;
+        self.inner.flush_rollups(i64::MIN, next_minute).await;
+    }
+
+    pub fn resources(&self) -> Resources {
+        self.inner
+            .observer
+            .resources
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// A snapshot of the last second and minute, system-wide and per function.
+    pub fn snapshot(&self) -> Snapshot {
+        let now = now_s();
+        let resources = self.resources();
+        let metrics = &self.inner.recorder.metrics;
+        // (queued, active, idle) per function.
+        let queues: BTreeMap<String, (usize, usize, usize)> = {
+            let st = self.inner.lock();
+            st.functions
+                .iter()
+                .map(|(n, fs)| (n.clone(), (fs.queue.len(), fs.active, fs.idle.len())))
+                .collect()
+        };
+        let functions: Vec<String> = queues.keys().cloned().collect();
+        let snap = |name: &str| {
+            let (queued, active, idle) = if name.is_empty() {
+                queues
+                    .values()
+                    .fold((0, 0, 0), |a, q| (a.0 + q.0, a.1 + q.1, a.2 + q.2))
+            } else {
+                queues.get(name).copied().unwrap_or_default()
+            };
+            let res = if name.is_empty() {
+                resources
+                    .functions
+                    .values()
+                    .fold(FunctionResources::default(), |mut a, r| {
+                        a.sandboxes += r.sandboxes;
+                        a.memory_bytes += r.memory_bytes;
+                        a.cpu_seconds += r.cpu_seconds;
+                        a.cpu_cores += r.cpu_cores;
+                        a
+                    })
+            } else {
+                resources.functions.get(name).cloned().unwrap_or_default()
+            };
+            FunctionSnapshot {
+                last_second: metrics.window(name, now - 1, now).stats(1.0),
+                last_minute: metrics.window(name, now - 60, now).stats(60.0),
+                queued,
+                active,
+                idle,
+                resources: res,
+            }
+        };
+        let mut all: Vec<String> = functions;
+        if let Ok(agg) = metrics.aggregator.lock() {
+            all.extend(agg.functions());
+        }
+        all.sort();
+        all.dedup();
+        Snapshot {
+            at_ms: ignis_core::now_ms(),
+            system: snap(""),
+            functions: all.iter().map(|n| (n.clone(), snap(n))).collect(),
+            resources,
+            records_dropped: self
+                .inner
+                .recorder
+                .stats
+                .dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Stats of `function` ("" = all) over the last `seconds` (the current
+    /// second included): from memory up to 15 minutes, from stored rollups
+    /// and memory beyond.
+    pub async fn window(
+        &self,
+        function: &str,
+        seconds: i64,
+    ) -> Result<WindowStats, ignis_store::StoreError> {
+        let now = now_s();
+        let (from, to) = (now - seconds + 1, now + 1);
+        if seconds <= ignis_metrics::aggregate::RETENTION_S {
+            return Ok(self
+                .inner
+                .recorder
+                .metrics
+                .window(function, from, to)
+                .stats(seconds as f64));
+        }
+        let rollups = self
+            .inner
+            .store
+            .read_rollups(function, from.div_euclid(60), to.div_euclid(60) + 1)
+            .await?;
+        Ok(self
+            .merged(&rollups, function, from, to, now)
+            .stats(seconds as f64))
+    }
+
+    /// Calls of `[from, to)` seconds: this run's recent minutes from memory,
+    /// everything else (older minutes, other runs' parts) from `rollups`.
+    fn merged(&self, rollups: &[Rollup], function: &str, from: i64, to: i64, now: i64) -> Bucket {
+        // Memory holds this run's calls since `memory_from` (a minute
+        // boundary, so that a minute is never half from each source).
+        let memory_from =
+            (now - ignis_metrics::aggregate::RETENTION_S + 1 + 59).div_euclid(60) * 60;
+        let mine = &self.inner.observer.part;
+        let mut b = Bucket::default();
+        for r in rollups {
+            let t = r.minute * 60;
+            let in_range = t >= from.div_euclid(60) * 60 && t < to;
+            if in_range && (&r.part != mine || t < memory_from) {
+                b.merge(&bucket_of(r));
+            }
+        }
+        let mem_start = from.max(memory_from);
+        if mem_start < to {
+            b.merge(&self.inner.recorder.metrics.window(function, mem_start, to));
+        }
+        b
+    }
+
+    /// A time series of `function` ("" = all): `window` seconds back in
+    /// steps of `step` seconds. Windows over 15 minutes need whole-minute
+    /// steps and combine stored rollups with memory.
+    pub async fn series(
+        &self,
+        function: &str,
+        window: i64,
+        step: i64,
+    ) -> Result<Vec<(i64, WindowStats)>, ignis_store::StoreError> {
+        let now = now_s();
+        let start = (now - window).div_euclid(step) * step + step;
+        let rollups = if window > ignis_metrics::aggregate::RETENTION_S {
+            self.inner
+                .store
+                .read_rollups(function, start.div_euclid(60), now.div_euclid(60) + 1)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut out = Vec::new();
+        let mut t = start;
+        while t <= now {
+            let b = if rollups.is_empty() && window <= ignis_metrics::aggregate::RETENTION_S {
+                self.inner.recorder.metrics.window(function, t, t + step)
+            } else {
+                self.merged(&rollups, function, t, t + step, now)
+            };
+            out.push((t, b.stats(step as f64)));
+            t += step;
+        }
+        Ok(out)
+    }
+}
+
+/// A stored rollup as a bucket.
+pub fn bucket_of(r: &Rollup) -> Bucket {
+    Bucket {
+        requests: r.requests,
+        success: r.success,
+        errors: r.errors,
+        timeouts: r.timeouts,
+        throttled: r.throttles,
+        cold_starts: r.cold_starts,
+        stem_starts: r.stem_starts,
+        init_ms_sum: r.init_ms_sum,
+        init_count: r.init_count,
+        errors_by_type: serde_json::from_str(&r.errors_by_type).unwrap_or_default(),
+        latency: ignis_metrics::histogram::Histogram::from_bytes(&r.histogram).unwrap_or_default(),
+    }
+}
+
+impl Inner {
+    /// Writes the minutes in `(after, before)` held in memory; returns the
+    /// last minute written.
+    async fn flush_rollups(&self, after: i64, before: i64) -> Option<i64> {
+        let minutes = self
+            .recorder
+            .metrics
+            .aggregator
+            .lock()
+            .ok()?
+            .minutes(after.saturating_add(1), before);
+        if minutes.is_empty() {
+            return None;
+        }
+        let last = minutes.iter().map(|(_, m, _)| *m).max();
+        let rollups: Vec<Rollup> = minutes
+            .into_iter()
+            .map(|(function, minute, b)| Rollup {
+                function,
+                minute,
+                part: self.observer.part.clone(),
+                requests: b.requests,
+                success: b.success,
+                errors: b.errors,
+                timeouts: b.timeouts,
+                throttles: b.throttled,
+                cold_starts: b.cold_starts,
+                stem_starts: b.stem_starts,
+                init_ms_sum: b.init_ms_sum,
+                init_count: b.init_count,
+                total_ms_sum: b.latency.mean().unwrap_or(0.0) * b.latency.count() as f64,
+                total_ms_max: b.latency.max(),
+                errors_by_type: serde_json::to_string(&b.errors_by_type)
+                    .unwrap_or_else(|_| "{}".into()),
+                histogram: b.latency.to_bytes(),
+            })
+            .collect();
+        match self.store.write_rollups(&rollups).await {
+            Ok(()) => last,
+            Err(e) => {
+                tracing::error!(error = %e, "could not write metric rollups");
+                None
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        let r = &self.observer.retention;
+        let now_ms = ignis_core::now_ms();
+        let rollups_before = now_ms / 60_000 - (r.rollup_days as i64) * 24 * 60;
+        let invocations_before = now_ms - (r.invocation_hours as i64) * 3_600_000;
+        match self
+            .store
+            .prune(rollups_before, invocations_before, r.max_invocations)
+            .await
+        {
+            Ok((a, b)) if a + b > 0 => {
+                tracing::info!(rollups = a, invocations = b, "retention pruned")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
+        }
+    }
+
+    /// Samples resources and sets the gauges.
+    async fn sample(
+        &self,
+        host: &mut HostSampler,
+        last_cpu: &mut BTreeMap<String, (f64, tokio::time::Instant)>,
+    ) {
+        let metrics = &self.recorder.metrics;
+        // Who is alive, by function, without holding the lock over I/O.
+        let (live, queues, stems, reserved) = {
+            let st = self.lock();
+            let live: Vec<(
+                String,
+                String,
+                &'static str,
+                Arc<dyn ignis_sandbox::SandboxHandle>,
+            )> = st
+                .live
+                .values()
+                .map(|l| {
+                    (
+                        l.function.clone(),
+                        l.backend.as_str().to_string(),
+                        l.life.state().as_str(),
+                        l.handle.clone(),
+                    )
+                })
+                .collect();
+            let queues: Vec<(String, usize, usize)> = st
+                .functions
+                .iter()
+                .map(|(n, fs)| (n.clone(), fs.queue.len(), fs.active))
+                .collect();
+            let stems: Vec<(crate::StemKey, usize, usize)> = st
+                .stems
+                .iter()
+                .map(|(k, p)| (*k, p.ready.len(), p.booting))
+                .collect();
+            (live, queues, stems, st.memory_used_mb)
+        };
+        let mut functions: BTreeMap<String, FunctionResources> = BTreeMap::new();
+        let mut by_state: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for (function, backend, state, handle) in &live {
+            *by_state
+                .entry(backend.clone())
+                .or_default()
+                .entry(state.to_string())
+                .or_default() += 1;
+            if function.starts_with("stem:") {
+                continue;
+            }
+            let f = functions.entry(function.clone()).or_default();
+            f.sandboxes += 1;
+            if let Some(u) = handle.usage().await {
+                f.memory_bytes += u.memory_bytes;
+                f.cpu_seconds += u.cpu_time_ms / 1e3;
+            }
+        }
+        let now = tokio::time::Instant::now();
+        for (name, f) in functions.iter_mut() {
+            if let Some((cpu, at)) = last_cpu.get(name) {
+                let dt = now.duration_since(*at).as_secs_f64();
+                if dt > 0.0 {
+                    f.cpu_cores = ((f.cpu_seconds - cpu) / dt).max(0.0);
+                }
+            }
+            last_cpu.insert(name.clone(), (f.cpu_seconds, now));
+        }
+        last_cpu.retain(|n, _| functions.contains_key(n));
+        let h = host.sample();
+
+        // Gauges: reset families so that gone functions do not linger.
+        metrics.sandboxes.clear();
+        for (backend, states) in &by_state {
+            for (state, n) in states {
+                metrics
+                    .sandboxes
+                    .get_or_create(&SandboxLabels {
+                        backend: backend.clone(),
+                        state: state.clone(),
+                    })
+                    .set(*n as i64);
+            }
+        }
+        for s in SandboxState::ALL {
+            metrics
+                .sandbox_transitions
+                .get_or_create(&StateLabels {
+                    state: s.as_str().to_string(),
+                })
+                .set(TRANSITIONS[s as usize].load(std::sync::atomic::Ordering::Relaxed) as i64);
+        }
+        metrics.queue_depth.clear();
+        metrics.active_sandboxes.clear();
+        for (name, queued, active) in &queues {
+            let l = FunctionLabels {
+                function: name.clone(),
+            };
+            metrics.queue_depth.get_or_create(&l).set(*queued as i64);
+            metrics
+                .active_sandboxes
+                .get_or_create(&l)
+                .set(*active as i64);
+        }
+        metrics.sandbox_memory.clear();
+        metrics.sandbox_cpu.clear();
+        for (name, f) in &functions {
+            let l = FunctionLabels {
+                function: name.clone(),
+            };
+            metrics
+                .sandbox_memory
+                .get_or_create(&l)
+                .set(f.memory_bytes as i64);
+            metrics.sandbox_cpu.get_or_create(&l).set(f.cpu_seconds);
+        }
+        metrics.stem_cells.clear();
+        for (k, ready, booting) in &stems {
+            for (state, n) in [("ready", ready), ("booting", booting)] {
+                metrics
+                    .stem_cells
+                    .get_or_create(&StemLabels {
+                        runtime: k.runtime.as_str().to_string(),
+                        backend: k.backend.as_str().to_string(),
+                        memory_mb: k.memory_mb.to_string(),
+                        state: state.to_string(),
+                    })
+                    .set(*n as i64);
+            }
+        }
+        metrics.memory_reserved.set((reserved * 1024 * 1024) as i64);
+        metrics
+            .memory_budget
+            .set((self.config.memory_budget_mb * 1024 * 1024) as i64);
+        metrics.host_cpu.set(h.cpu_ratio);
+        metrics.host_memory_used.set(h.memory_used_bytes as i64);
+        metrics.host_memory_total.set(h.memory_total_bytes as i64);
+        metrics.host_load1.set(h.load1);
+
+        if let Ok(mut r) = self.observer.resources.lock() {
+            *r = Resources {
+                sampled_at_ms: ignis_core::now_ms(),
+                host: h,
+                functions,
+                sandboxes: by_state,
+                memory_reserved_mb: reserved,
+                memory_budget_mb: self.config.memory_budget_mb,
+            };
+        }
+    }
+}

@@ -14,6 +14,12 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v python3 >/dev/null || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
+# The microVM backend: QEMU, a kernel to boot, busybox for the initramfs.
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v file >/dev/null || need+=(file)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
     $SUDO apt-get update -qq

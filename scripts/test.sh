@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
+export IGNIS_IMAGE_DIR="$PWD/ignis-data/images"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
@@ -13,7 +14,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== runtime image"
 cargo build --locked --bin ignis
-./target/debug/ignis images build --data-dir "${IGNIS_DATA_DIR:-ignis-data}"
+./target/debug/ignis images build --data-dir ignis-data
 
 echo "== bootstrap unit tests (python)"
 python3 -m unittest discover -s runtimes/python -p 'test_*.py'

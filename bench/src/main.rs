@@ -38,6 +38,9 @@ struct Args {
     /// Only measure the cost of recording (prints, writes nothing).
     #[arg(long)]
     only_overhead: bool,
+    /// Only compare Docker and microVM (writes OUT/virtualization.* and the chart).
+    #[arg(long)]
+    only_virtualization: bool,
 }
 
 struct Plan {
@@ -72,7 +75,9 @@ fn stats(mut samples: Vec<f64>) -> Stats {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Runtime {
+    backend: &'static str,
     name: &'static str,
     function: &'static str,
     runtime: &'static str,
@@ -85,6 +90,7 @@ struct Runtime {
 
 const RUNTIMES: [Runtime; 2] = [
     Runtime {
+        backend: "docker",
         name: "python",
         function: "noop-py",
         runtime: "python3",
@@ -100,6 +106,7 @@ const RUNTIMES: [Runtime; 2] = [
         ],
     },
     Runtime {
+        backend: "docker",
         name: "node",
         function: "noop-js",
         runtime: "nodejs",
@@ -193,7 +200,7 @@ fn ms(d: Duration) -> f64 {
 
 async fn deploy(http: &reqwest::Client, url: &str, rt: &Runtime) -> anyhow::Result<()> {
     let create = json!({"name": rt.function, "runtime": rt.runtime, "handler": rt.handler,
-        "max_concurrency": 4, "code": {"files": {rt.file: rt.source}}});
+        "backend": rt.backend, "max_concurrency": 4, "code": {"files": {rt.file: rt.source}}});
     let r = http
         .post(format!("{url}/api/v1/functions"))
         .json(&create)
@@ -561,6 +568,224 @@ struct Ratios {
     errors_at_64: usize,
 }
 
+/// One backend's numbers for one runtime (Docker vs microVM).
+#[derive(Serialize, Clone)]
+struct BackendReport {
+    backend: &'static str,
+    runtime: &'static str,
+    cold_boot: Stats,
+    cold_stem: Stats,
+    warm: Stats,
+    rps_c8: f64,
+    /// Memory of one idle, initialized sandbox (Docker: cgroup usage;
+    /// microVM: QEMU process RSS), MiB.
+    idle_memory_mib: f64,
+    /// Idle sandboxes that fit in 16 GiB.
+    fit_in_16gib: u64,
+    /// CPU time per warm call, sandbox and server together, ms.
+    cpu_ms_per_call: f64,
+    /// Cost per million warm calls, USD (see docs/virtualization.md for the prices).
+    usd_per_million: f64,
+}
+
+/// Reference prices for the cost estimate (a general-purpose cloud VM split
+/// into its parts): USD per vCPU-hour and per GiB-hour.
+const USD_PER_VCPU_HOUR: f64 = 0.04;
+const USD_PER_GIB_HOUR: f64 = 0.005;
+
+/// CPU time of a process (user + system), ms.
+fn process_cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks as f64 * 10.0
+}
+
+async fn function_resources(
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+) -> anyhow::Result<(u64, f64, u64)> {
+    let s: serde_json::Value = http
+        .get(format!("{url}/api/v1/metrics/summary?window=1m"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let r = &s["functions"][name]["resources"];
+    Ok((
+        r["sandboxes"].as_u64().unwrap_or(0),
+        r["cpu_seconds"].as_f64().unwrap_or(0.0),
+        r["memory_bytes"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// Cold boot (server without stem cells), stem start, warm latency and
+/// throughput, idle memory and cost, for one runtime on one backend.
+async fn bench_backend(
+    http: &reqwest::Client,
+    ignis: &Path,
+    rt: Runtime,
+    cold_n: usize,
+    warm_n: usize,
+    load: Duration,
+) -> anyhow::Result<BackendReport> {
+    let cold_boot = {
+        let server = start_server(
+            ignis,
+            &format!("{}-boot", rt.backend),
+            &["--stem-initial", "0", "--stem-max", "0"],
+        )?;
+        deploy(http, &server.url, &rt).await?;
+        bench_cold(http, &server.url, &rt, cold_n, false).await?
+    };
+    let server = start_server(ignis, &format!("{}-main", rt.backend), &["--stem-max", "2"])?;
+    deploy(http, &server.url, &rt).await?;
+    let cold_stem = bench_cold(http, &server.url, &rt, cold_n, true).await?;
+    let warm = bench_warm(http, &server.url, &rt, warm_n).await?;
+    // CPU per call under load: sandboxes (from cgroups / QEMU) plus the server.
+    let (_, cpu0, _) = function_resources(http, &server.url, rt.function).await?;
+    let server_cpu0 = process_cpu_ms(server.child.id());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (_, cpu0b, _) = function_resources(http, &server.url, rt.function).await?;
+    let l = bench_load(http, &server.url, &rt, 8, 1, load).await?;
+    tokio::time::sleep(Duration::from_millis(2100)).await; // one resource sample
+    let (sandboxes, cpu1, _) = function_resources(http, &server.url, rt.function).await?;
+    let server_cpu = process_cpu_ms(server.child.id()) - server_cpu0;
+    let sandbox_cpu_ms = (cpu1 - cpu0.max(cpu0b)).max(0.0) * 1e3;
+    let cpu_ms_per_call = (sandbox_cpu_ms + server_cpu) / l.requests.max(1) as f64;
+    // Idle memory: let the load settle, then read one sandbox's memory.
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let (n, _, mem) = function_resources(http, &server.url, rt.function).await?;
+    let idle_memory_mib = mem as f64 / n.max(1) as f64 / (1 << 20) as f64;
+    let _ = sandboxes;
+    let fit = ((16u64 << 10) as f64 / idle_memory_mib.max(1.0)) as u64;
+    // A million calls at the measured CPU, each holding its sandbox's memory
+    // for the duration of the call.
+    let cpu_hours = cpu_ms_per_call * 1e6 / 3.6e6;
+    let gib_hours = idle_memory_mib / 1024.0 * (warm.mean_ms * 1e6) / 3.6e6;
+    let usd_per_million = cpu_hours * USD_PER_VCPU_HOUR + gib_hours * USD_PER_GIB_HOUR;
+    Ok(BackendReport {
+        backend: rt.backend,
+        runtime: rt.name,
+        cold_boot,
+        cold_stem,
+        warm,
+        rps_c8: l.rps,
+        idle_memory_mib,
+        fit_in_16gib: fit,
+        cpu_ms_per_call,
+        usd_per_million,
+    })
+}
+
+/// Docker against microVM, both runtimes, in one run.
+async fn bench_virtualization(
+    http: &reqwest::Client,
+    ignis: &Path,
+    quick: bool,
+) -> anyhow::Result<Vec<BackendReport>> {
+    let (cold_n, warm_n, load) = if quick {
+        (2, 200, Duration::from_secs(2))
+    } else {
+        (4, 1000, Duration::from_secs(5))
+    };
+    let mut out = Vec::new();
+    for rt in RUNTIMES {
+        for backend in ["docker", "microvm"] {
+            eprintln!("== virtualization: {} on {backend}", rt.name);
+            let function: &'static str =
+                Box::leak(format!("{}-{backend}", rt.function).into_boxed_str());
+            let target = Runtime {
+                backend,
+                function,
+                ..rt
+            };
+            out.push(bench_backend(http, ignis, target, cold_n, warm_n, load).await?);
+        }
+    }
+    Ok(out)
+}
+
+fn virtualization_markdown(v: &[BackendReport]) -> String {
+    let mut s = String::from("| runtime | backend | cold boot p50 | stem start p50 | warm p50 | warm p99 | req/s (c=8) | idle MiB | fit in 16 GiB | CPU ms/call | USD / 1M calls |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for b in v {
+        s.push_str(&format!(
+            "| {} | {} | {:.0} ms | {:.1} ms | {:.3} ms | {:.3} ms | {:.0} | {:.1} | {} | {:.3} | {:.4} |\n",
+            b.runtime, b.backend, b.cold_boot.p50_ms, b.cold_stem.p50_ms, b.warm.p50_ms, b.warm.p99_ms,
+            b.rps_c8, b.idle_memory_mib, b.fit_in_16gib, b.cpu_ms_per_call, b.usd_per_million
+        ));
+    }
+    s
+}
+
+/// A grouped bar chart (log scale) of cold boot, stem start and warm p50 per
+/// runtime and backend, as SVG.
+fn virtualization_svg(v: &[BackendReport]) -> String {
+    let (w, h, left, bottom) = (760.0, 360.0, 70.0, 60.0);
+    let groups: Vec<(&str, Vec<(&str, f64)>)> = ["python", "node"]
+        .iter()
+        .flat_map(|rt| {
+            v.iter().filter(move |b| b.runtime == *rt).map(move |b| {
+                (
+                    b.backend,
+                    vec![
+                        ("boot", b.cold_boot.p50_ms),
+                        ("stem", b.cold_stem.p50_ms),
+                        ("warm", b.warm.p50_ms),
+                    ],
+                )
+            })
+        })
+        .collect();
+    let labels: Vec<String> = ["python", "node"]
+        .iter()
+        .flat_map(|rt| {
+            v.iter()
+                .filter(move |b| b.runtime == *rt)
+                .map(move |b| format!("{rt} / {}", b.backend))
+        })
+        .collect();
+    let (lo, hi) = (0.01f64.log10(), 100_000f64.log10());
+    let y = |ms: f64| h - bottom - (ms.max(0.01).log10() - lo) / (hi - lo) * (h - bottom - 20.0);
+    let colors = ["#d9534f", "#f0ad4e", "#5cb85c"];
+    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+    for e in -2..=5 {
+        let yy = y(10f64.powi(e));
+        s.push_str(&format!("<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{} ms</text>\n", w - 10.0, left - 5.0, yy + 4.0, 10f64.powi(e)));
+    }
+    let gw = (w - left - 20.0) / groups.len().max(1) as f64;
+    for (gi, (_, bars)) in groups.iter().enumerate() {
+        let bw = gw / 4.0;
+        for (bi, (_, ms)) in bars.iter().enumerate() {
+            let x = left + gi as f64 * gw + 10.0 + bi as f64 * bw;
+            let top = y(*ms);
+            s.push_str(&format!("<rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>\n", bw - 4.0, h - bottom - top, colors[bi]));
+        }
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            left + gi as f64 * gw + gw / 2.0,
+            h - bottom + 16.0,
+            labels[gi]
+        ));
+    }
+    for (i, (name, c)) in [
+        ("cold boot", colors[0]),
+        ("stem start", colors[1]),
+        ("warm", colors[2]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x = left + 10.0 + i as f64 * 120.0;
+        s.push_str(&format!("<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{c}\"/><text x=\"{}\" y=\"{}\">{name} (p50)</text>\n", h - 24.0, x + 16.0, h - 14.0));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 #[derive(Serialize)]
 struct Report {
     generated_at: String,
@@ -568,6 +793,7 @@ struct Report {
     image: String,
     runtimes: Vec<RuntimeReport>,
     metrics_overhead: MetricsOverhead,
+    virtualization: Vec<BackendReport>,
 }
 
 /// Warm throughput with recording on (metrics, records, per-call resource
@@ -706,6 +932,8 @@ fn markdown(r: &Report) -> String {
             x.errors_at_64, check(x.errors_at_64 == 0),
         ));
     }
+    s.push_str("\n## Docker vs microVM\n\n");
+    s.push_str(&virtualization_markdown(&r.virtualization));
     let m = &r.metrics_overhead;
     s.push_str(&format!(
         "\n## Cost of recording (python, concurrency {}, median of ABBA-ordered runs)\n\n| recording | requests/s |\n|---|---:|\n| on (metrics, records, per-call resource use) | {:.0} |\n| off (`--no-record`) | {:.0} |\n\nOverhead: {:.1}% ({}; target under 5%)\n",
@@ -738,6 +966,11 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()?;
+    if args.only_virtualization {
+        let v = bench_virtualization(&http, &args.ignis, args.quick).await?;
+        write_virtualization(&args.out, &v)?;
+        return Ok(());
+    }
     if args.only_overhead {
         let m = bench_metrics_overhead(&http, &args.ignis, 8, plan.load, 6).await?;
         println!("{}", serde_json::to_string_pretty(&m)?);
@@ -816,12 +1049,15 @@ async fn main() -> anyhow::Result<()> {
         if args.quick { 2 } else { 6 },
     )
     .await?;
+    let virtualization = bench_virtualization(&http, &args.ignis, args.quick).await?;
+    write_virtualization(&args.out, &virtualization)?;
     let report = Report {
         generated_at: chrono_now(),
         machine: machine(),
         image,
         runtimes,
         metrics_overhead,
+        virtualization,
     };
     let md = markdown(&report);
     println!("{md}");
@@ -832,6 +1068,24 @@ async fn main() -> anyhow::Result<()> {
     )?;
     std::fs::write(args.out.join("latest.md"), md)?;
     eprintln!("wrote {}/latest.{{json,md}}", args.out.display());
+    Ok(())
+}
+
+fn write_virtualization(out: &Path, v: &[BackendReport]) -> anyhow::Result<()> {
+    let md = format!(
+        "# Docker vs microVM\n\n{} on {}; one run.\n\n{}\n![chart](virtualization.svg)\n",
+        chrono_now(),
+        machine(),
+        virtualization_markdown(v)
+    );
+    println!("{md}");
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("virtualization.md"), md)?;
+    std::fs::write(
+        out.join("virtualization.json"),
+        serde_json::to_string_pretty(v)?,
+    )?;
+    std::fs::write(out.join("virtualization.svg"), virtualization_svg(v))?;
     Ok(())
 }
 

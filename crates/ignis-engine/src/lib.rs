@@ -64,7 +64,9 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             boot_timeout: Duration::from_secs(30),
-            init_timeout: Duration::from_secs(10),
+            // Generous: a microVM under TCG on a loaded host needs seconds
+            // to start Python or Node.js.
+            init_timeout: Duration::from_secs(30),
             memory_budget_mb: 4096,
             queue_capacity: 1000,
             reap_interval: Duration::from_secs(1),

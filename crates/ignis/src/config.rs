@@ -21,6 +21,7 @@ pub struct FileConfig {
 pub struct ServeFile {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub image_dir: Option<PathBuf>,
     pub docker_socket: Option<PathBuf>,
     pub run_dir: Option<PathBuf>,
     pub memory_budget_mb: Option<u64>,
@@ -30,6 +31,10 @@ pub struct ServeFile {
     pub stem_initial: Option<usize>,
     pub stem_max: Option<usize>,
     pub docker: Option<bool>,
+    /// Enable the microVM backend (default: when QEMU and a kernel are installed).
+    pub microvm: Option<bool>,
+    /// `auto` (probe KVM, fall back to TCG) or `tcg`.
+    pub microvm_accel: Option<String>,
     /// Record calls (metrics and invocation records); off only to measure its cost.
     pub record: Option<bool>,
     /// Records queued for the writer before new ones are dropped (and counted).
@@ -66,6 +71,7 @@ impl FileConfig {
 pub struct ServeConfig {
     pub listen: String,
     pub data_dir: PathBuf,
+    pub image_dir: PathBuf,
     pub docker_socket: PathBuf,
     pub run_dir: PathBuf,
     pub memory_budget_mb: u64,
@@ -76,6 +82,8 @@ pub struct ServeConfig {
     pub stem_max: usize,
     /// Whether to use the Docker backend (off only for API-only testing).
     pub docker: bool,
+    pub microvm: bool,
+    pub microvm_accel: String,
     pub record: bool,
     pub record_capacity: usize,
     pub rollup_days: u64,
@@ -95,6 +103,9 @@ impl ServeConfig {
         }
         if self.stem_initial > self.stem_max || self.stem_max > 64 {
             bail!("stem cells: need stem_initial <= stem_max <= 64");
+        }
+        if !matches!(self.microvm_accel.as_str(), "auto" | "tcg") {
+            bail!("microvm_accel must be `auto` or `tcg`");
         }
         if self.record_capacity == 0 || self.rollup_days == 0 || self.invocation_hours == 0 {
             bail!("record_capacity, rollup_days and invocation_hours must be at least 1");

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Where functions, code and records are kept.
     #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Where built images (root filesystem, microVM disk) are cached
+    /// (default: DATA_DIR/images).
+    #[arg(long, env = "IGNIS_IMAGE_DIR", value_name = "DIR")]
+    image_dir: Option<PathBuf>,
     /// The Docker engine's socket.
     #[arg(long, env = "IGNIS_DOCKER_SOCKET", value_name = "PATH")]
     docker_socket: Option<PathBuf>,
@@ -93,6 +97,9 @@ pub struct ServeArgs {
     /// Run without the Docker backend (management API only).
     #[arg(long)]
     no_docker: bool,
+    /// Run without the microVM backend.
+    #[arg(long)]
+    no_microvm: bool,
     /// Record nothing: no metrics, no invocation records (to measure their cost).
     #[arg(long)]
     no_record: bool,
@@ -159,6 +166,9 @@ enum ImagesCommand {
     Build {
         #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Image cache (default: DATA_DIR/images).
+        #[arg(long, env = "IGNIS_IMAGE_DIR", value_name = "DIR")]
+        image_dir: Option<PathBuf>,
         #[arg(long, env = "IGNIS_DOCKER_SOCKET", value_name = "PATH")]
         docker_socket: Option<PathBuf>,
         /// Rebuild even when the image exists.
@@ -199,9 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve(args) => serve::run(args, file.serve).await,
         Command::Images(ImagesCommand::Build {
             data_dir,
+            image_dir,
             docker_socket,
             force,
-        }) => serve::build_images(data_dir, docker_socket, file.serve, force).await,
+        }) => serve::build_images(data_dir, image_dir, docker_socket, file.serve, force).await,
         other => {
             let client = client::Client::new(&server, cli.json)?;
             client.run(other).await

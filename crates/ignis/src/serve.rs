@@ -28,6 +28,10 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        image_dir: args
+            .image_dir
+            .or(file.image_dir)
+            .unwrap_or_else(|| data_dir.join("images")),
         docker_socket: args
             .docker_socket
             .or(file.docker_socket)
@@ -53,6 +57,16 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
             .unwrap_or(4)
             .max(args.stem_initial.or(file.stem_initial).unwrap_or(1)),
         docker: !args.no_docker && file.docker.unwrap_or(true),
+        // On when the host has QEMU and a kernel to boot.
+        microvm: !args.no_microvm
+            && file.microvm.unwrap_or_else(|| {
+                std::path::Path::new("/usr/bin/qemu-system-x86_64").exists()
+                    && ignis_microvm::image::installed_kernel().is_some()
+            }),
+        microvm_accel: std::env::var("IGNIS_MICROVM_ACCEL")
+            .ok()
+            .or(file.microvm_accel)
+            .unwrap_or_else(|| "auto".into()),
         record: !args.no_record && file.record.unwrap_or(true),
         record_capacity: file.record_capacity.unwrap_or(10_000),
         rollup_days: file.rollup_days.unwrap_or(7),
@@ -97,6 +111,16 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     }
 
     let metrics = Arc::new(ignis_metrics::Metrics::new());
+    if config.microvm {
+        match connect_microvm(&config).await {
+            Ok(vm) => backends.push(Arc::new(vm)),
+            Err(e) => {
+                tracing::warn!("microVM backend unavailable: {e:#}");
+                eprintln!("ignis: microVM backend unavailable: {e:#}");
+            }
+        }
+    }
+
     let (recorder, recorder_task) = Recorder::start(store.clone(), metrics, config.record_capacity);
     let engine = Engine::with_retention(
         EngineConfig {
@@ -187,6 +211,23 @@ async fn shutdown_signal(engine: Engine, grace: Duration) {
     engine.flush_metrics().await;
 }
 
+async fn connect_microvm(config: &ServeConfig) -> anyhow::Result<ignis_microvm::MicroVmBackend> {
+    let cache = config.image_dir.clone();
+    let artifacts = ignis_microvm::image::ensure_microvm_image(&cache, &|line| {
+        tracing::info!("{line}");
+    })
+    .await?;
+    let backend = ignis_microvm::MicroVmBackend::start(ignis_microvm::MicroVmConfig {
+        qemu: "qemu-system-x86_64".into(),
+        artifacts,
+        run_dir: config.run_dir.join("vm"),
+        instance: config.instance.clone(),
+        force_tcg: config.microvm_accel == "tcg",
+    })
+    .await?;
+    Ok(backend)
+}
+
 async fn connect_docker(config: &ServeConfig) -> anyhow::Result<DockerBackend> {
     let mut docker_config = DockerConfig::new(
         ignis_docker::image::image_tag(),
@@ -195,7 +236,7 @@ async fn connect_docker(config: &ServeConfig) -> anyhow::Result<DockerBackend> {
     );
     docker_config.socket = config.docker_socket.clone();
     let backend = DockerBackend::connect(docker_config).await?;
-    let cache = config.data_dir.join("images");
+    let cache = config.image_dir.clone();
     ignis_docker::image::ensure_docker_image(backend.docker(), &cache, false, &|line| {
         tracing::info!("{line}");
     })
@@ -205,6 +246,7 @@ async fn connect_docker(config: &ServeConfig) -> anyhow::Result<DockerBackend> {
 
 pub async fn build_images(
     data_dir: Option<PathBuf>,
+    image_dir: Option<PathBuf>,
     docker_socket: Option<PathBuf>,
     file: ServeFile,
     force: bool,
@@ -212,6 +254,9 @@ pub async fn build_images(
     let data_dir = data_dir
         .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from("ignis-data"));
+    let image_dir = image_dir
+        .or(file.image_dir)
+        .unwrap_or_else(|| data_dir.join("images"));
     let mut docker_config = DockerConfig::new(
         ignis_docker::image::image_tag(),
         std::env::temp_dir().join("ignis-images"),
@@ -224,11 +269,8 @@ pub async fn build_images(
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(120));
     let started = Instant::now();
-    let tag = ignis_docker::image::ensure_docker_image(
-        backend.docker(),
-        &data_dir.join("images"),
-        force,
-        &|line| {
+    let tag =
+        ignis_docker::image::ensure_docker_image(backend.docker(), &image_dir, force, &|line| {
             let line = line.trim();
             if line.starts_with("step:") || line.starts_with("image") || line.starts_with("root") {
                 if bar.is_hidden() {
@@ -239,9 +281,23 @@ pub async fn build_images(
                 }
             }
             bar.set_message(line.chars().take(100).collect::<String>());
-        },
-    )
-    .await?;
+        })
+        .await?;
+    if ignis_microvm::image::installed_kernel().is_some() {
+        let a = ignis_microvm::image::ensure_microvm_image(&image_dir, &|line| {
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        })
+        .await?;
+        bar.println(format!("microvm image ready: {}", a.rootfs.display()));
+    } else {
+        bar.println(
+            "microvm image skipped: no kernel in /boot (apt-get install linux-image-amd64)",
+        );
+    }
     bar.finish_and_clear();
     println!("{tag} ready ({:.1} s)", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)

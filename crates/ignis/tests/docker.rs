@@ -22,7 +22,7 @@ fn docker_server() -> Option<Server> {
         "no Docker engine: run scripts/setup.sh (or set IGNIS_SKIP_DOCKER_TESTS=1)"
     );
     // Small stem pools: many test servers share two cores.
-    let s = Server::start(&["--stem-max", "2"]);
+    let s = Server::start(&["--stem-max", "2", "--no-microvm"]);
     let h = s.get("/api/v1/health");
     assert_eq!(
         h.body["status"], "ok",

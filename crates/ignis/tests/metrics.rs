@@ -77,7 +77,7 @@ fn the_four_apis_agree_and_rollups_survive_a_restart() {
     if skip() {
         return;
     }
-    let mut s = Server::start(&["--stem-max", "2"]);
+    let mut s = Server::start(&["--stem-max", "2", "--no-microvm"]);
     let calls = run_sequence(&s);
     let statuses: Vec<u16> = calls.iter().map(|c| c.0).collect();
     assert_eq!(statuses.iter().filter(|c| **c == 200).count(), 87);
@@ -207,7 +207,7 @@ fn the_stream_delivers_snapshots_to_an_http_client() {
     if skip() {
         return;
     }
-    let s = Server::start(&["--stem-max", "1"]);
+    let s = Server::start(&["--stem-max", "1", "--no-microvm"]);
     s.deploy(
         &json!({"name": "live", "runtime": "python3", "handler": "main.handler",
         "code": {"files": {"main.py": HANDLER}}}),

@@ -16,6 +16,7 @@ pub struct Server {
     pub url: String,
     pub data_dir: PathBuf,
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
     pub http: reqwest::blocking::Client,
     pub stdout_rest: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -43,10 +44,14 @@ impl Reply {
 impl Server {
     /// Starts a server without Docker (management API only).
     pub fn start_api_only() -> Self {
-        Self::start(&["--no-docker"])
+        Self::start(&["--no-docker", "--no-microvm"])
     }
 
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let mut s = Self {
@@ -54,6 +59,10 @@ impl Server {
             url: String::new(),
             data_dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _tmp: Some(tmp),
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -74,6 +83,14 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
+            // Images are built once (scripts/test.sh) and shared.
+            .env(
+                "IGNIS_IMAGE_DIR",
+                std::env::var("IGNIS_IMAGE_DIR").unwrap_or_else(|_| {
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/../../ignis-data/images").to_string()
+                }),
+            )
+            .envs(self.env.iter().cloned())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -1,0 +1,108 @@
+//! The microVM packaging of the runtime root filesystem: kernel, initramfs
+//! and a read-only ext4 image, built by `images/microvm.sh` from the same
+//! recipe and bootstraps as the Docker image, cached by their hash and the
+//! kernel's.
+
+use std::path::{Path, PathBuf};
+
+use ignis_docker::image::{ensure_rootfs, ImageError, NODE_BOOTSTRAP, PYTHON_BOOTSTRAP, RECIPE};
+
+pub const PACKAGER: &str = include_str!("../../../images/microvm.sh");
+pub const GUEST_INIT: &str = include_str!("../../../images/guest-init");
+
+/// The files a microVM boots from.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Artifacts {
+    fn in_dir(dir: &Path) -> Self {
+        Self {
+            kernel: dir.join("vmlinuz"),
+            initramfs: dir.join("initramfs.cpio.gz"),
+            rootfs: dir.join("rootfs.ext4"),
+        }
+    }
+
+    pub fn exist(&self) -> bool {
+        self.kernel.exists() && self.initramfs.exists() && self.rootfs.exists()
+    }
+}
+
+/// The newest installed kernel, `/boot/vmlinuz-VERSION`.
+pub fn installed_kernel() -> Option<PathBuf> {
+    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
+    kernels.sort();
+    kernels.pop()
+}
+
+/// Hash of everything in the microVM packaging, kernel version included.
+pub fn microvm_hash() -> String {
+    let kernel = installed_kernel()
+        .map(|k| k.display().to_string())
+        .unwrap_or_default();
+    let joined = [
+        RECIPE,
+        PYTHON_BOOTSTRAP,
+        NODE_BOOTSTRAP,
+        PACKAGER,
+        GUEST_INIT,
+        &kernel,
+    ]
+    .join("\u{0}");
+    ignis_package::sha256_hex(joined.as_bytes())[..16].to_string()
+}
+
+/// Builds the microVM artifacts under `CACHE/microvm-HASH/` unless there.
+pub async fn ensure_microvm_image(
+    cache_dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Artifacts, ImageError> {
+    let dir = cache_dir.join(format!("microvm-{}", microvm_hash()));
+    let artifacts = Artifacts::in_dir(&dir);
+    if artifacts.exist() {
+        progress("microvm image: cached");
+        return Ok(artifacts);
+    }
+    let rootfs = ensure_rootfs(cache_dir, progress).await?;
+    progress("microvm image: packing kernel, initramfs and ext4 root");
+    let boot = cache_dir.join("microvm-boot");
+    tokio::fs::create_dir_all(&boot).await?;
+    tokio::fs::write(boot.join("bootstrap.py"), PYTHON_BOOTSTRAP).await?;
+    tokio::fs::write(boot.join("bootstrap.js"), NODE_BOOTSTRAP).await?;
+    tokio::fs::write(boot.join("guest-init"), GUEST_INIT).await?;
+    let script = cache_dir.join("microvm.sh");
+    tokio::fs::write(&script, PACKAGER).await?;
+    let staging = cache_dir.join(format!("microvm-{}.partial", microvm_hash()));
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg(&rootfs)
+        .arg(&boot)
+        .arg(&staging)
+        .output()
+        .await?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        progress(line);
+    }
+    if !out.status.success() {
+        progress(&String::from_utf8_lossy(&out.stderr));
+        return Err(ImageError::Recipe {
+            status: out.status.to_string(),
+        });
+    }
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    tokio::fs::rename(&staging, &dir).await?;
+    Ok(artifacts)
+}

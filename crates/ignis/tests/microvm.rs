@@ -1,0 +1,220 @@
+//! Functions on the microVM backend (QEMU microvm, TCG on this machine
+//! class): the same behaviour as on Docker. One server and its stem cells
+//! are shared by all checks, run in sequence, because every boot under TCG
+//! costs seconds of a core. Needs QEMU, a kernel and busybox-static
+//! (`scripts/deps.sh` installs them); set IGNIS_SKIP_MICROVM_TESTS=1 to skip.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Reply, Server};
+use serde_json::{json, Value};
+
+fn skip() -> bool {
+    std::env::var("IGNIS_SKIP_MICROVM_TESTS").as_deref() == Ok("1")
+        || std::env::var("IGNIS_SKIP_DOCKER_TESTS").as_deref() == Ok("1")
+}
+
+const PY: &str = r#"
+import os, time
+def handler(event, context):
+    if event.get('loop'):
+        while True:
+            pass
+    if event.get('raise'):
+        raise ValueError('boom in a vm')
+    if event.get('exit'):
+        os._exit(3)
+    if event.get('hog'):
+        chunks = []
+        while True:
+            chunks.append(bytearray(b'x' * (8 << 20)))
+    time.sleep(event.get('sleep', 0))
+    out = {'uid': os.getuid(), 'net': sorted(os.listdir('/sys/class/net')),
+           'env': os.environ.get('GREETING'), 'rand': os.urandom(16).hex(),
+           'name': context.function_name, 'event': event}
+    for path in ['/etc/evil', '/tmp/ok']:
+        try:
+            with open(path, 'w') as f:
+                f.write('x')
+            out[path] = 'written'
+        except OSError as e:
+            out[path] = type(e).__name__
+    return out
+"#;
+
+const JS: &str = r#"
+const crypto = require('crypto');
+exports.handler = async (event, context) => ({
+    uid: process.getuid(), env: process.env.GREETING, rand: crypto.randomBytes(16).toString('hex'),
+    name: context.functionName, event,
+});
+"#;
+
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn vm_running(sandbox: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(&format!("ignis.sandbox={sandbox}")))
+            .unwrap_or(false)
+    })
+}
+
+fn sandbox_of(s: &Server, function: &str, r: &Reply) -> String {
+    let id = r.header("x-ignis-invocation-id").to_string();
+    let mut sandbox = String::new();
+    wait_for("the record", 10, || {
+        let recs = s
+            .get(&format!(
+                "/api/v1/functions/{function}/invocations?limit=100"
+            ))
+            .body;
+        if let Some(rec) = recs["invocations"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["id"] == id))
+        {
+            sandbox = rec["sandbox_id"].as_str().unwrap_or("").to_string();
+            return true;
+        }
+        false
+    });
+    sandbox
+}
+
+#[test]
+fn functions_behave_the_same_in_microvms() {
+    if skip() {
+        return;
+    }
+    let s = Server::start(&["--stem-max", "2"]);
+    let health = s.get("/api/v1/health").body;
+    let vm = health["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["kind"] == "microvm")
+        .cloned()
+        .expect("microvm backend listed");
+    assert_eq!(vm["available"], true, "{health}");
+    let detail = vm["detail"].as_str().unwrap();
+    assert!(detail.contains("KVM") || detail.contains("TCG"), "{detail}");
+
+    for (name, runtime, handler, file, src) in [
+        ("vm-py", "python3", "main.handler", "main.py", PY),
+        ("vm-js", "nodejs", "index.handler", "index.js", JS),
+    ] {
+        s.deploy(
+            &json!({"name": name, "runtime": runtime, "handler": handler, "backend": "microvm",
+            "env": {"GREETING": "hi"}, "timeout_ms": 3000, "max_concurrency": 4,
+            "code": {"files": {file: src}}}),
+        );
+    }
+    wait_for("a stem cell of each runtime", 240, || {
+        let p = s.get("/api/v1/pools").body;
+        let ready = |rt: &str| {
+            p["stem_cells"].as_array().into_iter().flatten().any(|c| {
+                c["backend"] == "microvm"
+                    && c["runtime"] == rt
+                    && c["ready"].as_u64().unwrap_or(0) >= 1
+            })
+        };
+        ready("python3") && ready("nodejs")
+    });
+
+    // Hello, echo, env, context, unprivileged, from a stem cell.
+    for name in ["vm-py", "vm-js"] {
+        let event = json!({"hello": "vm", "n": [1, 2]});
+        let r = s.invoke(name, &event);
+        assert_eq!(r.status, 200, "{name}: {}", r.text);
+        assert_eq!(r.header("x-ignis-start"), "stem", "{name}");
+        assert_eq!(r.body["event"], event);
+        assert_eq!(r.body["env"], "hi");
+        assert_eq!(r.body["name"], name);
+        assert_eq!(r.body["uid"], 65534);
+        assert_eq!(s.invoke(name, &json!({})).header("x-ignis-start"), "warm");
+    }
+
+    // No network interface but loopback; read-only root; writable /tmp.
+    let r = s.invoke("vm-py", &json!({}));
+    let first_rand = r.body["rand"].clone();
+    let first_sandbox = sandbox_of(&s, "vm-py", &r);
+    assert_eq!(r.body["net"], json!(["lo"]));
+    assert_ne!(r.body["/etc/evil"], "written");
+    assert_eq!(r.body["/tmp/ok"], "written");
+
+    // Exception.
+    let r = s.invoke("vm-py", &json!({"raise": true}));
+    assert_eq!(r.status, 502);
+    assert_eq!(r.body["error"]["type"], "FunctionError");
+    assert_eq!(r.body["error"]["message"], "ValueError: boom in a vm");
+
+    // Timeout: the VM is killed and never reused.
+    let r = s.invoke("vm-py", &json!({"loop": true}));
+    assert_eq!(r.status, 504, "{}", r.text);
+    assert_eq!(r.body["error"]["message"], "timed out after 3000 ms");
+    let sandbox = sandbox_of(&s, "vm-py", &r);
+    wait_for("the timed-out VM to be gone", 20, || !vm_running(&sandbox));
+
+    // The replacement is another VM, with its own random stream.
+    let r = s.invoke("vm-py", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_ne!(sandbox_of(&s, "vm-py", &r), first_sandbox);
+    assert_ne!(r.body["rand"], first_rand);
+
+    // The bootstrap exits: SandboxCrashed.
+    let r = s.invoke("vm-py", &json!({"exit": true}));
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert_eq!(r.body["error"]["type"], "SandboxCrashed");
+
+    // Memory hog: the guest kernel's OOM killer, reported as OutOfMemory.
+    let r = s.invoke("vm-py", &json!({"hog": true}));
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert_eq!(r.body["error"]["type"], "OutOfMemory", "{}", r.text);
+
+    // Still serving.
+    let r = s.invoke("vm-js", &json!({"after": true}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v: Value = r.body;
+    assert_eq!(v["event"]["after"], true);
+}
+
+#[test]
+fn forcing_tcg_skips_the_kvm_probe() {
+    if skip() {
+        return;
+    }
+    let s = Server::start_with_env(
+        &["--stem-initial", "0", "--stem-max", "0"],
+        &[("IGNIS_MICROVM_ACCEL", "tcg")],
+    );
+    let health = s.get("/api/v1/health").body;
+    let vm = health["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["kind"] == "microvm")
+        .cloned()
+        .unwrap();
+    assert!(
+        vm["detail"]
+            .as_str()
+            .unwrap()
+            .contains("TCG (KVM disabled by configuration)"),
+        "{vm}"
+    );
+    let out = s.stdout_rest.lock().unwrap().join("\n");
+    assert!(
+        out.contains("backend microvm: ready") && out.contains("TCG"),
+        "{out}"
+    );
+}

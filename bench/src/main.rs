@@ -171,6 +171,9 @@ fn start_server(ignis: &Path, tag: &str, extra: &[&str]) -> anyhow::Result<Serve
     let mut child = Command::new(ignis)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
+        // Share the images built by `ignis images build` (bench/run.sh).
+        .arg("--image-dir")
+        .arg(std::env::current_dir()?.join("ignis-data/images"))
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -262,11 +265,19 @@ async fn bench_cold(
     n: usize,
     stem: bool,
 ) -> anyhow::Result<Stats> {
+    // A fresh function per sample: an updated one would be pre-warmed by the
+    // autoscaler (it had traffic), which is what users want and not what
+    // this measures. With `stem`, a stem cell is ready first; without, the
+    // server has none and the call boots a sandbox.
     let mut samples = Vec::new();
     for i in 0..n {
-        update(http, url, rt, json!({"env": {"ITERATION": i.to_string()}})).await?;
+        let name: &'static str = Box::leak(format!("{}-cold{i}", rt.function).into_boxed_str());
+        let fresh = Runtime {
+            function: name,
+            ..*rt
+        };
         if stem {
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + Duration::from_secs(120);
             loop {
                 let pools: serde_json::Value = http
                     .get(format!("{url}/api/v1/pools"))
@@ -278,20 +289,28 @@ async fn bench_cold(
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .any(|c| c["runtime"] == rt.runtime && c["ready"].as_u64().unwrap_or(0) > 0);
+                    .any(|c| {
+                        c["runtime"] == rt.runtime
+                            && c["backend"] == rt.backend
+                            && c["ready"].as_u64().unwrap_or(0) > 0
+                            && c["booting"].as_u64().unwrap_or(0) == 0
+                    });
                 if ready {
                     break;
                 }
                 if Instant::now() > deadline {
                     bail!("no stem cell became ready");
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            // Let the refill settle so it does not compete with the call.
-            tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        deploy(http, url, &fresh).await?;
         let expect = if stem { "stem" } else { "cold" };
-        samples.push(call(http, &invoke_url(url, rt), Some(expect)).await?);
+        samples.push(call(http, &invoke_url(url, &fresh), Some(expect)).await?);
+        let _ = http
+            .delete(format!("{url}/api/v1/functions/{}", fresh.function))
+            .send()
+            .await?;
     }
     Ok(stats(samples))
 }
@@ -817,8 +836,12 @@ async fn bench_metrics_overhead(
     rounds: usize,
 ) -> anyhow::Result<MetricsOverhead> {
     let rt = &RUNTIMES[0];
-    let on = start_server(ignis, "rec-on", &["--stem-max", "1"])?;
-    let off = start_server(ignis, "rec-off", &["--stem-max", "1", "--no-record"])?;
+    let on = start_server(ignis, "rec-on", &["--stem-max", "1", "--no-microvm"])?;
+    let off = start_server(
+        ignis,
+        "rec-off",
+        &["--stem-max", "1", "--no-record", "--no-microvm"],
+    )?;
     deploy(http, &on.url, rt).await?;
     deploy(http, &off.url, rt).await?;
     // ABBA order cancels drift and order effects (an A/A run of this
@@ -983,12 +1006,12 @@ async fn main() -> anyhow::Result<()> {
             let server = start_server(
                 &args.ignis,
                 "boot",
-                &["--stem-initial", "0", "--stem-max", "0"],
+                &["--stem-initial", "0", "--stem-max", "0", "--no-microvm"],
             )?;
             deploy(&http, &server.url, rt).await?;
             bench_cold(&http, &server.url, rt, plan.cold, false).await?
         };
-        let server = start_server(&args.ignis, "main", &[])?;
+        let server = start_server(&args.ignis, "main", &["--no-microvm"])?;
         deploy(&http, &server.url, rt).await?;
         eprintln!("== {}: cold starts from stem cells", rt.name);
         let cold_stem = bench_cold(&http, &server.url, rt, plan.cold, true).await?;

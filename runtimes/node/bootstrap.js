@@ -781,6 +781,8 @@ function serveDevice(devicePath, makeBootstrap) {
     },
   };
   const boot = makeBootstrap(channel);
+  // On a device the host cannot see a socket appear: say we are up.
+  channel.send('{"type":"booted"}\n');
   const lines = new LineSplitter((line) => boot.onLine(line));
   const buf = Buffer.allocUnsafe(262144);
   const read = () => {

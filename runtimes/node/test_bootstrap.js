@@ -756,7 +756,7 @@ try:
     send({"type": "init", "function": "f", "version": 1, "handler": "main.handler", "env": {},
           "code_zip_b64": sys.argv[4], "memory_mb": 128, "timeout_ms": 3000,
           "sandbox_id": "sb", "now_ms": int(time.time() * 1000)})
-    out = [recv()]
+    out = [recv(), recv()]
     send({"type": "invoke", "items": [{"id": "a", "event": 1, "deadline_ms": 0},
                                       {"id": "b", "event": 2, "deadline_ms": 0}]})
     out += [recv(), recv()]
@@ -772,7 +772,8 @@ finally:
       timeout: 20000,
     });
     assert.equal(r.status, 0, r.stderr);
-    const [ready, a, b] = JSON.parse(r.stdout);
+    const [booted, ready, a, b] = JSON.parse(r.stdout);
+    assert.deepEqual(booted, { type: 'booted' });
     assert.equal(ready.type, 'ready');
     assertOk(a, 'hello world');
     assertOk(b, 'hello world');

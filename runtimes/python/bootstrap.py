@@ -713,6 +713,8 @@ def main(argv):
         channel = SocketChannel(listen_socket(opts["socket"]))
     else:
         channel = DeviceChannel(opts["device"])
+        # On a device the host cannot see a socket appear: say we are up.
+        channel.send(b'{"type":"booted"}\n')
     sys.stdout, sys.stderr = out, err
     boot = Bootstrap(channel, code_dir, out, err)
     try:

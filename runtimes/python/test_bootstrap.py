@@ -739,6 +739,8 @@ class BootstrapTest(unittest.TestCase):
     def test_device_mode(self):
         sb = Sandbox(mode="device")
         self.addCleanup(sb.cleanup)
+        # On a device the bootstrap announces itself first.
+        self.assertEqual(sb.recv(), {"type": "booted"})
         self.assertEqual(sb.init(HELLO)["type"], "ready")
         results = sb.invoke([1, 2])
         self.assertEqual([r["value"] for r in results], ["hello world"] * 2)

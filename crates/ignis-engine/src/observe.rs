@@ -77,6 +77,21 @@ pub struct FunctionSnapshot {
     pub resources: FunctionResources,
 }
 
+impl Resources {
+    /// All functions' sandboxes together.
+    pub fn total(&self) -> FunctionResources {
+        self.functions
+            .values()
+            .fold(FunctionResources::default(), |mut a, r| {
+                a.sandboxes += r.sandboxes;
+                a.memory_bytes += r.memory_bytes;
+                a.cpu_seconds += r.cpu_seconds;
+                a.cpu_cores += r.cpu_cores;
+                a
+            })
+    }
+}
+
 /// What `GET /api/v1/metrics/stream` sends every second.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -210,16 +225,7 @@ impl Engine {
                 queues.get(name).copied().unwrap_or_default()
             };
             let res = if name.is_empty() {
-                resources
-                    .functions
-                    .values()
-                    .fold(FunctionResources::default(), |mut a, r| {
-                        a.sandboxes += r.sandboxes;
-                        a.memory_bytes += r.memory_bytes;
-                        a.cpu_seconds += r.cpu_seconds;
-                        a.cpu_cores += r.cpu_cores;
-                        a
-                    })
+                resources.total()
             } else {
                 resources.functions.get(name).cloned().unwrap_or_default()
             };

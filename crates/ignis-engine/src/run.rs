@@ -75,6 +75,7 @@ impl Inner {
         };
         let mut waiting: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
         let mut records: Vec<InvocationRecord> = Vec::with_capacity(waiting.len());
+        let mut last_answer: Option<Answer> = None;
         let ctx = RunCtx {
             function: &function,
             sandbox_id: &sandbox.id,
@@ -142,14 +143,20 @@ impl Inner {
                         stderr: msg.stderr.clone(),
                         truncated: msg.logs_truncated,
                     };
-                    records.push(self.finish(
+                    let (record, answer) = self.finish_later(
                         &ctx,
                         p,
                         result_of(msg),
                         queue_ms[i],
                         exec_ms,
                         Some(logs),
-                    ));
+                    );
+                    records.push(record);
+                    if waiting.iter().all(Option::is_none) {
+                        last_answer = Some(answer);
+                    } else {
+                        answer.send();
+                    }
                 }
             }
         };
@@ -175,8 +182,15 @@ impl Inner {
             }
             self.send_records(records);
             self.release(sandbox, &function.name);
+            if let Some(answer) = last_answer {
+                answer.send();
+            }
+            self.changed.notify_waiters();
             return;
         };
+        if let Some(answer) = last_answer.take() {
+            answer.send();
+        }
         // The sandbox is finished: kill it first so that a handler still
         // running cannot touch anything more.
         sandbox.handle.kill().await;
@@ -257,6 +271,23 @@ impl Inner {
         exec_ms: f64,
         logs: Option<Logs>,
     ) -> InvocationRecord {
+        let (record, answer) = self.finish_later(ctx, p, result, queue_ms, exec_ms, logs);
+        answer.send();
+        record
+    }
+
+    /// Like `finish`, but hands back the answer to send when the caller is
+    /// ready: the last call of a batch is answered only once its sandbox is
+    /// back in the pool, so that the caller's next call finds it idle.
+    fn finish_later(
+        &self,
+        ctx: &RunCtx<'_>,
+        p: Pending,
+        result: Result<Box<RawValue>, IgnisError>,
+        queue_ms: f64,
+        exec_ms: f64,
+        logs: Option<Logs>,
+    ) -> (InvocationRecord, Answer) {
         let outcome = Outcome {
             id: p.id.clone(),
             version: ctx.function.version,
@@ -276,11 +307,7 @@ impl Inner {
             logs,
             Some(ctx.sandbox_id),
         );
-        // The caller may be gone (client disconnected): the call still
-        // counts and is recorded.
-        let _ = p.tx.send(outcome);
-        self.changed.notify_waiters();
-        record
+        (record, Answer { tx: p.tx, outcome })
     }
 
     pub(crate) fn record(
@@ -346,6 +373,20 @@ fn build_record(
         stderr: logs.stderr,
         logs_truncated: logs.truncated,
         sandbox_id: sandbox_id.map(str::to_string),
+    }
+}
+
+/// An outcome on its way to its caller.
+struct Answer {
+    tx: tokio::sync::oneshot::Sender<Outcome>,
+    outcome: Outcome,
+}
+
+impl Answer {
+    fn send(self) {
+        // The caller may be gone (client disconnected): the call still
+        // counts and is recorded.
+        let _ = self.tx.send(self.outcome);
     }
 }
 

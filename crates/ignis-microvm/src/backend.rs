@@ -18,7 +18,8 @@ use tokio::sync::{broadcast, watch, Notify};
 
 use crate::image::Artifacts;
 
-const READY_LINE: &str = "ignis-guest-ready";
+/// The first message of a bootstrap in device mode.
+const BOOTED: &str = r#"{"type":"booted"}"#;
 /// A KVM probe boot must answer within this.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 
@@ -312,7 +313,7 @@ impl MicroVmBackend {
                 "guest closed the channel while booting ({e}); console: {}",
                 console_tail(dir)
             ))),
-            Ok(Ok(line)) if String::from_utf8_lossy(&line).trim() == READY_LINE => {
+            Ok(Ok(line)) if String::from_utf8_lossy(&line).trim() == BOOTED => {
                 Ok(Channel::new(r, w))
             }
             Ok(Ok(line)) => Err(SandboxError::BootFailed(format!(

@@ -92,17 +92,7 @@ pub async fn summary(
     let window = window_of(params.window.as_deref(), 300)?;
     let resources = state.engine.resources();
     let engine = &state.engine;
-    let system_resources =
-        resources
-            .functions
-            .values()
-            .fold(FunctionResources::default(), |mut a, r| {
-                a.sandboxes += r.sandboxes;
-                a.memory_bytes += r.memory_bytes;
-                a.cpu_seconds += r.cpu_seconds;
-                a.cpu_cores += r.cpu_cores;
-                a
-            });
+    let system_resources = resources.total();
     let system = FunctionSummary {
         stats: engine.window("", window).await?,
         resources: system_resources,

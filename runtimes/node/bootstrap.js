@@ -3,7 +3,7 @@
 //
 // Usage:
 //   node bootstrap.js --socket PATH [--code-dir DIR]
-//   node bootstrap.js --device PATH [--code-dir DIR]
+//   node bootstrap.js --device PATH [--code-dir DIR] [--drop-privileges UID]
 //
 // The protocol is specified in docs/protocol.md. Standard library only,
 // CommonJS, Node.js 18 or later. Protocol messages travel only on the
@@ -393,10 +393,76 @@ function callHandler(fn, event, context, cap) {
 // ---------------------------------------------------------------------------
 // The bootstrap
 
+// ---------------------------------------------------------------------------
+// A restored microVM clone's own identity (docs/protocol.md, `restore`)
+
+/**
+ * Node.js cannot ioctl, so a root bootstrap starts a small Python helper
+ * (`bootstrap.py --reseed`) before the snapshot is taken; a clone hands it
+ * the `restore` message and it reseeds the kernel and sets the clock.
+ */
+function startReseedHelper() {
+  const { spawn } = require('node:child_process');
+  const helper = spawn('/usr/bin/python3', ['-S', '-B', path.join(__dirname, 'bootstrap.py'), '--reseed'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  helper.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  // Done when it says `ok` (its exit may come later) or when it exits.
+  const exited = new Promise((resolve) => {
+    helper.stdout.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('ok\n')) resolve({ code: 0, stderr });
+    });
+    helper.on('error', (e) => resolve({ code: -1, stderr: e.message }));
+    helper.on('exit', (code) => resolve({ code: code === 0 && !stdout.includes('ok') ? -1 : code, stderr }));
+  });
+  return {
+    reseed(msg) {
+      helper.stdin.end(JSON.stringify({ seed: msg.seed, now_ms: msg.now_ms }) + '\n');
+      return exited;
+    },
+    dismiss() {
+      helper.stdin.end();
+    },
+  };
+}
+
+/** Math.random from the (reseeded) CSPRNG: V8 offers no way to reseed its own. */
+function reseedMathRandom() {
+  const crypto = require('node:crypto');
+  const pool = Buffer.alloc(4096);
+  let pos = pool.length;
+  Math.random = function random() {
+    if (pos + 8 > pool.length) {
+      crypto.randomFillSync(pool);
+      pos = 0;
+    }
+    const hi = pool.readUInt32LE(pos) >>> 5; // 27 bits
+    const lo = pool.readUInt32LE(pos + 4) >>> 6; // 26 bits
+    pos += 8;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  };
+}
+
+function dropPrivileges(uid) {
+  process.setgroups([]);
+  process.setgid(uid);
+  process.setuid(uid);
+}
+
 class Bootstrap {
-  constructor(channel, codeDir) {
+  constructor(channel, codeDir, dropUid = null, reseedHelper = null) {
     this.channel = channel;
     this.codeDir = codeDir;
+    // In a microVM the bootstrap starts as root so that a restored clone can
+    // reseed the kernel; it becomes `dropUid` before any user code runs.
+    this.dropUid = dropUid;
+    this.reseedHelper = reseedHelper;
+    this.restored = false;
     this.handler = null;
     this.initError = null;
     this.initialized = false;
@@ -460,9 +526,54 @@ class Bootstrap {
       this.send({ type: 'error', message: 'a message must be a JSON object' });
       return;
     }
+    if (msg.type === 'restore') {
+      await this.restore(msg);
+      return;
+    }
+    this.dropPrivileges();
     if (msg.type === 'invoke') await this.invoke(msg);
     else if (msg.type === 'init') await this.init(msg);
     else this.send({ type: 'error', message: `unknown message type ${JSON.stringify(msg.type)}` });
+  }
+
+  dropPrivileges() {
+    if (this.reseedHelper) {
+      this.reseedHelper.dismiss();
+      this.reseedHelper = null;
+    }
+    if (this.dropUid !== null) {
+      dropPrivileges(this.dropUid);
+      this.dropUid = null;
+    }
+  }
+
+  // -- restore: the first message to a clone restored from a snapshot
+
+  async restore(msg) {
+    if (this.initialized || this.restored) {
+      this.send({ type: 'error', message: 'restore must be the first message' });
+      return;
+    }
+    this.restored = true;
+    try {
+      if (!/^([0-9a-fA-F]{2}){16,}$/.test(String(msg.seed))) {
+        throw new Error('restore needs a `seed` of at least 16 bytes in hex');
+      }
+      let kernel = false;
+      if (this.reseedHelper) {
+        const { code, stderr } = await this.reseedHelper.reseed(msg);
+        this.reseedHelper = null;
+        if (code !== 0) throw new Error(`the reseed helper failed (${code}): ${stderr.trim()}`);
+        kernel = true;
+      }
+      // OpenSSL reseeds on its next use: a clone's clock (just set) is
+      // earlier than the template's, which makes its DRBGs reseed.
+      reseedMathRandom();
+      this.dropPrivileges();
+      this.send({ type: 'restored', kernel_reseeded: kernel });
+    } catch (e) {
+      this.send({ type: 'error', message: `restore failed: ${e.message}` });
+    }
   }
 
   // -- init
@@ -789,7 +900,7 @@ function serveDevice(devicePath, makeBootstrap) {
     fs.read(fd, buf, 0, buf.length, null, (err, n) => {
       if (err) {
         if (err.code === 'EAGAIN' || err.code === 'EINTR' || err.code === 'EIO') {
-          setTimeout(read, 50);
+          setTimeout(read, 10);
           return;
         }
         logReal(`ignis bootstrap: reading ${devicePath}: ${err.message}`);
@@ -797,7 +908,7 @@ function serveDevice(devicePath, makeBootstrap) {
       }
       if (n === 0) {
         // EOF: the host end is not connected (yet); try again.
-        setTimeout(read, 50);
+        setTimeout(read, 10);
         return;
       }
       lines.push(Buffer.from(buf.subarray(0, n)));
@@ -810,11 +921,17 @@ function serveDevice(devicePath, makeBootstrap) {
 // ---------------------------------------------------------------------------
 // Entry point
 
-const USAGE = 'usage: bootstrap.js (--socket PATH | --device PATH) [--code-dir DIR]';
+const USAGE =
+  'usage: bootstrap.js (--socket PATH | --device PATH) [--code-dir DIR] [--drop-privileges UID]';
 
 function parseArgs(argv) {
-  const opts = { socket: null, device: null, codeDir: DEFAULT_CODE_DIR };
-  const keys = { '--socket': 'socket', '--device': 'device', '--code-dir': 'codeDir' };
+  const opts = { socket: null, device: null, codeDir: DEFAULT_CODE_DIR, dropPrivileges: null };
+  const keys = {
+    '--socket': 'socket',
+    '--device': 'device',
+    '--code-dir': 'codeDir',
+    '--drop-privileges': 'dropPrivileges',
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf('=');
@@ -830,6 +947,10 @@ function parseArgs(argv) {
     opts[keys[key]] = val;
   }
   if (!opts.socket === !opts.device) throw new Error(USAGE);
+  if (opts.dropPrivileges !== null) {
+    if (!/^[0-9]+$/.test(opts.dropPrivileges)) throw new Error('--drop-privileges needs a numeric uid');
+    opts.dropPrivileges = Number(opts.dropPrivileges);
+  }
   return opts;
 }
 
@@ -853,7 +974,9 @@ function main() {
   process.on('uncaughtException', escaped('uncaught exception'));
   process.on('unhandledRejection', escaped('unhandled rejection'));
 
-  const make = (channel) => new Bootstrap(channel, codeDir);
+  const root = opts.dropPrivileges !== null && process.getuid && process.getuid() === 0;
+  const helper = root ? startReseedHelper() : null;
+  const make = (channel) => new Bootstrap(channel, codeDir, opts.dropPrivileges, helper);
   if (opts.socket) serveSocket(opts.socket, make);
   else serveDevice(opts.device, make);
 }

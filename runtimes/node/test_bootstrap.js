@@ -714,6 +714,31 @@ test('unknown and invalid messages', async (t) => {
   assert.equal(await sb.close(), 0);
 });
 
+test('restore: first message only, then Math.random comes from the CSPRNG', async (t) => {
+  const bad = await Sandbox.start();
+  t.after(() => bad.cleanup());
+  bad.send({ type: 'restore', seed: 'zz' });
+  assert.match((await bad.recv()).message, /seed/);
+  const sb = await Sandbox.start();
+  t.after(() => sb.cleanup());
+  sb.send({ type: 'restore', seed: 'ab'.repeat(32), now_ms: Date.now() });
+  // Not a microVM's root bootstrap: the kernel is left alone.
+  assert.deepEqual(await sb.recv(), { type: 'restored', kernel_reseeded: false });
+  const ready = await sb.init({
+    'main.js': 'exports.handler = async () => [Math.random.name, Array.from({ length: 1000 }, Math.random)];\n',
+  });
+  assert.equal(ready.type, 'ready');
+  sb.send({ type: 'restore', seed: 'ab'.repeat(32) });
+  assert.match((await sb.recv()).message, /first message/);
+  const res = await sb.invoke1(null);
+  const [name, xs] = res.value;
+  assert.equal(name, 'random');
+  assert.ok(xs.every((x) => x >= 0 && x < 1));
+  assert.equal(new Set(xs).size, 1000);
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
+});
+
 test('a large archive and a large event', async (t) => {
   const blob = require('node:crypto').randomBytes(3 * 1024 * 1024);
   const sb = await sandbox(t, {

@@ -2,7 +2,8 @@
 
 Usage:
     python3 bootstrap.py --socket PATH [--code-dir DIR]
-    python3 bootstrap.py --device PATH [--code-dir DIR]
+    python3 bootstrap.py --device PATH [--code-dir DIR] [--drop-privileges UID]
+    python3 bootstrap.py --reseed   (root helper: one JSON line on stdin)
 
 The protocol is specified in docs/protocol.md. Standard library only
 (Python 3.11). Protocol messages travel only on the channel; the handler's
@@ -36,6 +37,59 @@ _value_encoder_ascii = json.JSONEncoder(
 _loads = json.loads
 _time = time.time
 _perf = time.perf_counter
+
+
+# --------------------------------------------------------------------------
+# A restored microVM clone's own identity (docs/protocol.md, `restore`)
+
+RNDADDENTROPY = 0x40085203  # _IOW('R', 0x03, int[2])
+RNDRESEEDCRNG = 0x5207  # _IO('R', 0x07)
+
+
+def reseed_kernel(seed, now_ms):
+    """As root: sets the wall clock (frozen at snapshot time in a clone),
+    credits `seed` to the kernel's entropy pool and forces its CRNG to
+    reseed, so that clones of one snapshot stop sharing a random stream."""
+    import fcntl
+    import struct
+
+    if isinstance(now_ms, (int, float)):
+        time.clock_settime(time.CLOCK_REALTIME, now_ms / 1000.0)
+    fd = os.open("/dev/urandom", os.O_WRONLY)
+    try:
+        fcntl.ioctl(fd, RNDADDENTROPY, struct.pack("ii", len(seed) * 8, len(seed)) + seed)
+        fcntl.ioctl(fd, RNDRESEEDCRNG)
+    finally:
+        os.close(fd)
+
+
+def parse_seed(msg):
+    seed = msg.get("seed")
+    try:
+        raw = bytes.fromhex(seed)
+    except (TypeError, ValueError):
+        raw = b""
+    if len(raw) < 16:
+        raise ValueError("restore needs a `seed` of at least 16 bytes in hex")
+    return raw
+
+
+def drop_privileges(uid):
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def reseed_helper():
+    """`--reseed`: the Node.js bootstrap's root helper (Node.js has no
+    ioctl): reads one `restore` message from stdin and reseeds the kernel."""
+    msg = _loads(sys.stdin.readline() or "null")
+    if not isinstance(msg, dict):
+        os._exit(0)  # stdin closed: no restore for this VM
+    reseed_kernel(parse_seed(msg), msg.get("now_ms"))
+    sys.stdout.write("ok\n")
+    sys.stdout.flush()
+    os._exit(0)  # no interpreter teardown: it costs a clone's start time
 
 
 # --------------------------------------------------------------------------
@@ -222,11 +276,11 @@ class DeviceChannel:
                 import errno
 
                 if e.errno in (errno.EAGAIN, errno.EIO):
-                    time.sleep(0.05)
+                    time.sleep(0.01)
                     continue
                 raise
             if not chunk:
-                time.sleep(0.05)
+                time.sleep(0.01)
                 continue
             buf += chunk
 
@@ -339,8 +393,11 @@ def _safe_member(name):
 
 
 class Bootstrap:
-    def __init__(self, channel, code_dir, out, err):
+    def __init__(self, channel, code_dir, out, err, drop_uid=None):
         self.channel = channel
+        # In a microVM the bootstrap starts as root so that a restored clone
+        # can reseed the kernel; it becomes `drop_uid` before any user code.
+        self.drop_uid = drop_uid
         self.code_dir = code_dir
         self.out = out
         self.err = err
@@ -374,12 +431,43 @@ class Bootstrap:
                 self.send({"type": "error", "message": "a message must be a JSON object"})
                 continue
             kind = msg.get("type")
+            if kind == "restore":
+                self.restore(msg)
+                continue
+            if self.drop_uid is not None:
+                drop_privileges(self.drop_uid)
+                self.drop_uid = None
             if kind == "invoke":
                 self.invoke(msg)
             elif kind == "init":
                 self.init(msg)
             else:
                 self.send({"type": "error", "message": "unknown message type %r" % (kind,)})
+
+    # -- restore: the first message to a clone restored from a snapshot
+    def restore(self, msg):
+        if self.initialized or getattr(self, "_restored", False):
+            self.send({"type": "error", "message": "restore must be the first message"})
+            return
+        self._restored = True
+        try:
+            seed = parse_seed(msg)
+            # Only a microVM's root bootstrap touches the kernel and the clock.
+            kernel = self.drop_uid is not None and os.geteuid() == 0
+            if kernel:
+                reseed_kernel(seed, msg.get("now_ms"))
+            # The language's generators, from the kernel (reseeded above) and
+            # the host's seed, so that they differ even where the kernel
+            # could not be reseeded.
+            if "random" in sys.modules:
+                sys.modules["random"].seed(os.urandom(32) + seed)
+            if self.drop_uid is not None:
+                drop_privileges(self.drop_uid)
+                self.drop_uid = None
+        except Exception as e:
+            self.send({"type": "error", "message": "restore failed: %s" % _exc_message(e)})
+            return
+        self.send({"type": "restored", "kernel_reseeded": kernel})
 
     # -- init
     def init(self, msg):
@@ -677,12 +765,12 @@ class Bootstrap:
 
 
 def parse_args(argv):
-    opts = {"socket": None, "device": None, "code_dir": DEFAULT_CODE_DIR}
+    opts = {"socket": None, "device": None, "code_dir": DEFAULT_CODE_DIR, "drop_privileges": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
         key, eq, val = arg.partition("=")
-        if key in ("--socket", "--device", "--code-dir"):
+        if key in ("--socket", "--device", "--code-dir", "--drop-privileges"):
             if not eq:
                 i += 1
                 if i >= len(argv):
@@ -699,10 +787,18 @@ def parse_args(argv):
         raise SystemExit(
             "usage: bootstrap.py (--socket PATH | --device PATH) [--code-dir DIR]"
         )
+    if opts["drop_privileges"] is not None:
+        try:
+            opts["drop_privileges"] = int(opts["drop_privileges"])
+        except ValueError:
+            raise SystemExit("bootstrap: --drop-privileges needs a numeric uid")
     return opts
 
 
 def main(argv):
+    if argv == ["--reseed"]:
+        reseed_helper()
+        return
     opts = parse_args(argv)
     code_dir = os.path.abspath(opts["code_dir"])
     real_out = sys.__stdout__
@@ -716,7 +812,7 @@ def main(argv):
         # On a device the host cannot see a socket appear: say we are up.
         channel.send(b'{"type":"booted"}\n')
     sys.stdout, sys.stderr = out, err
-    boot = Bootstrap(channel, code_dir, out, err)
+    boot = Bootstrap(channel, code_dir, out, err, opts["drop_privileges"])
     try:
         boot.serve()
     except (BrokenPipeError, ConnectionResetError):

@@ -712,6 +712,21 @@ class BootstrapTest(unittest.TestCase):
         self.assertOk(sb.recv(), "hello world")
         self.assertEqual(sb.close(), 0)
 
+    def test_restore_is_the_first_message_only(self):
+        sb = Sandbox()
+        self.addCleanup(sb.cleanup)
+        sb.send({"type": "restore", "seed": "zz"})
+        self.assertIn("seed", sb.recv()["message"])
+        sb2 = Sandbox()
+        self.addCleanup(sb2.cleanup)
+        sb2.send({"type": "restore", "seed": "ab" * 32, "now_ms": now_ms()})
+        # Not a microVM's root bootstrap: the kernel is left alone.
+        self.assertEqual(sb2.recv(), {"type": "restored", "kernel_reseeded": False})
+        self.assertEqual(sb2.init(HELLO)["type"], "ready")
+        sb2.send({"type": "restore", "seed": "ab" * 32})
+        self.assertIn("first message", sb2.recv()["message"])
+        self.assertOk(sb2.invoke1(1), "hello world")
+
     def test_large_code_archive_and_event(self):
         blob = os.urandom(3 * 1024 * 1024)
         sb = self.sandbox(

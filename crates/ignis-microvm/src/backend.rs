@@ -1,10 +1,11 @@
 //! [`MicroVmBackend`]: boots, supervises, kills and measures QEMU microVMs.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ignis_core::{BackendKind, Runtime};
@@ -12,16 +13,23 @@ use ignis_sandbox::{
     Backend, BackendStatus, Booted, Channel, ExitReason, ResourceUsage, SandboxError,
     SandboxHandle, SandboxSpec,
 };
-use tokio::io::AsyncReadExt;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, watch, Notify};
 
 use crate::image::Artifacts;
+use crate::snapshot::{fresh_seed, shell_quote, Qmp, Snapshot, SnapshotMode};
 
 /// The first message of a bootstrap in device mode.
 const BOOTED: &str = r#"{"type":"booted"}"#;
 /// A KVM probe boot must answer within this.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
+/// A snapshot template boots under TCG in about 20 s; allow for a busy host.
+const TEMPLATE_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// After a failed snapshot build, cold-boot for this long before retrying.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(600);
 
 /// How guest code is executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +59,21 @@ pub struct MicroVmConfig {
     pub instance: String,
     /// Skip the KVM probe and use TCG.
     pub force_tcg: bool,
+    /// Start sandboxes by restoring snapshots (`None`: always boot).
+    pub snapshots: Option<SnapshotMode>,
+    /// Where snapshots are kept (inside the image's directory, so that a new
+    /// image or kernel means new snapshots).
+    pub snapshot_dir: PathBuf,
 }
+
+/// Per (runtime, memory size): the snapshot, or when building one failed.
+#[derive(Default)]
+struct TemplateState {
+    snapshot: Option<Snapshot>,
+    failed_at: Option<Instant>,
+}
+
+type Templates = Mutex<HashMap<(Runtime, u32), Arc<tokio::sync::Mutex<TemplateState>>>>;
 
 #[derive(Clone)]
 pub struct MicroVmBackend {
@@ -59,7 +81,22 @@ pub struct MicroVmBackend {
     accel: Accel,
     accel_note: String,
     timing: String,
+    /// Short hash of `qemu --version`: a snapshot restores only into the
+    /// QEMU that saved it.
+    qemu_id: String,
     deaths: broadcast::Sender<String>,
+    templates: Arc<Templates>,
+}
+
+/// What a QEMU process is for.
+#[derive(Clone, Copy)]
+enum Role<'a> {
+    /// A plain boot.
+    Boot,
+    /// A template booting to save `snapshot` (whose directory it writes).
+    Template(&'a Snapshot),
+    /// A clone restoring `snapshot`.
+    Clone(&'a Snapshot),
 }
 
 fn unavailable(reason: impl Into<String>) -> SandboxError {
@@ -100,6 +137,11 @@ impl MicroVmBackend {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
+        let qemu_id = std::process::Command::new(&config.qemu)
+            .arg("--version")
+            .output()
+            .map(|o| ignis_package::sha256_hex(&o.stdout)[..12].to_string())
+            .unwrap_or_default();
         if !qemu_ok {
             return Err(unavailable(format!(
                 "{} not found: apt-get install qemu-system-x86",
@@ -117,7 +159,9 @@ impl MicroVmBackend {
             accel: Accel::Tcg,
             accel_note: String::new(),
             timing: timing_args(),
+            qemu_id,
             deaths: broadcast::channel(64).0,
+            templates: Arc::default(),
         };
         let (accel, note) = backend.probe().await;
         backend.accel = accel;
@@ -148,7 +192,7 @@ impl MicroVmBackend {
             cpus: 1.0,
             boot_timeout: PROBE_TIMEOUT,
         };
-        match self.launch(&spec, Accel::Kvm).await {
+        match self.launch(&spec, Accel::Kvm, Role::Boot).await {
             Ok(booted) => {
                 booted.handle.destroy().await;
                 (Accel::Kvm, "KVM (probe boot answered)".into())
@@ -160,12 +204,21 @@ impl MicroVmBackend {
         }
     }
 
-    fn args(&self, spec: &SandboxSpec, dir: &Path, accel: Accel) -> Vec<String> {
+    fn args(&self, spec: &SandboxSpec, dir: &Path, accel: Accel, role: Role) -> Vec<String> {
         let a = &self.config.artifacts;
         let runtime = spec.runtime.as_str();
+        let snapshot = match role {
+            Role::Boot => None,
+            Role::Template(s) | Role::Clone(s) => Some(s),
+        };
+        let mapped = snapshot.filter(|s| s.mode == SnapshotMode::Mapped);
+        let mut machine = "microvm,x-option-roms=off,isa-serial=on,rtc=on".to_string();
+        if mapped.is_some() {
+            machine.push_str(",memory-backend=mem");
+        }
         let mut v: Vec<String> = [
             "-M",
-            "microvm,x-option-roms=off,isa-serial=on,rtc=on",
+            &machine,
             "-nodefaults",
             "-no-user-config",
             "-display",
@@ -206,15 +259,278 @@ impl MicroVmBackend {
             "-serial".into(),
             format!("file:{}", dir.join("console.log").display()),
         ]);
+        if let Some(s) = mapped {
+            // The template writes its RAM into the file; a clone maps it
+            // privately, copy-on-write.
+            let share = if matches!(role, Role::Template(_)) {
+                "on"
+            } else {
+                "off"
+            };
+            v.extend([
+                "-object".into(),
+                format!(
+                    "memory-backend-file,id=mem,size={}M,mem-path={},share={share}",
+                    spec.memory_mb,
+                    s.memory().display()
+                ),
+            ]);
+        }
+        if snapshot.is_some() {
+            v.extend([
+                "-qmp".into(),
+                format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
+            ]);
+        }
+        match role {
+            Role::Template(_) => {
+                let append = v.iter().position(|a| a == "-append").map(|i| i + 1);
+                if let Some(i) = append {
+                    v[i].push_str(" ignis.template=1");
+                }
+            }
+            Role::Clone(_) => v.extend(["-incoming".into(), "defer".into()]),
+            Role::Boot => {}
+        }
         v
     }
 
-    async fn launch(&self, spec: &SandboxSpec, accel: Accel) -> Result<Booted, SandboxError> {
+    /// Boots a VM and waits for its bootstrap's `booted` line.
+    async fn launch(
+        &self,
+        spec: &SandboxSpec,
+        accel: Accel,
+        role: Role<'_>,
+    ) -> Result<Booted, SandboxError> {
+        let (vm, stderr) = self.spawn(spec, accel, role)?;
+        let deadline = tokio::time::Instant::now() + spec.boot_timeout;
+        let booted = async {
+            let (mut r, w) = self
+                .open_channel(deadline, spec.boot_timeout, &vm, stderr)
+                .await?;
+            let line = first_line(&mut r, deadline, spec.boot_timeout, &vm.dir).await?;
+            if line.trim() != BOOTED {
+                return Err(SandboxError::BootFailed(format!(
+                    "unexpected first line from the guest: {line}"
+                )));
+            }
+            Ok(Channel::new(r, w))
+        };
+        match booted.await {
+            Ok(channel) => Ok(Booted {
+                handle: vm,
+                channel,
+            }),
+            Err(e) => {
+                vm.destroy().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Restores a clone of `snapshot` and gives it its own identity.
+    async fn restore(
+        &self,
+        spec: &SandboxSpec,
+        snapshot: &Snapshot,
+    ) -> Result<Booted, SandboxError> {
+        let (vm, mut stderr) = self.spawn(spec, self.accel, Role::Clone(snapshot))?;
+        let deadline = tokio::time::Instant::now() + spec.boot_timeout;
+        let restored = async {
+            let load = async {
+                let mut qmp = Qmp::connect(&vm.dir.join("qmp.sock"), deadline).await?;
+                if snapshot.mode == SnapshotMode::Mapped {
+                    qmp.ignore_shared().await?;
+                }
+                let uri = format!("exec:cat {}", shell_quote(&snapshot.state()));
+                qmp.execute("migrate-incoming", json!({ "uri": uri }))
+                    .await?;
+                qmp.wait_migration(deadline).await?;
+                // A VM started with `-incoming` stays paused after loading.
+                qmp.execute("cont", json!({})).await.map(|_| ())
+            };
+            let mut exit = vm.exit.clone();
+            tokio::select! {
+                loaded = load => loaded?,
+                _ = async { let _ = exit.wait_for(|e| e.is_some()).await; } => {
+                    let mut msg = String::new();
+                    if let Some(mut e) = stderr.take() {
+                        let _ = e.read_to_string(&mut msg).await;
+                    }
+                    return Err(SandboxError::BootFailed(format!("QEMU exited while restoring: {}", msg.trim())));
+                }
+            }
+            let (mut r, mut w) = self
+                .open_channel(deadline, spec.boot_timeout, &vm, stderr)
+                .await?;
+            let restore = json!({
+                "type": "restore",
+                "seed": fresh_seed()?,
+                "now_ms": ignis_core::now_ms(),
+                "sandbox_id": spec.id,
+            });
+            let mut line =
+                serde_json::to_vec(&restore).map_err(|e| SandboxError::Backend(e.to_string()))?;
+            line.push(b'\n');
+            w.write_all(&line).await?;
+            let reply = first_line(&mut r, deadline, spec.boot_timeout, &vm.dir).await?;
+            let reply: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
+            if reply["type"] != "restored" || reply["kernel_reseeded"] != true {
+                return Err(SandboxError::BootFailed(format!(
+                    "the restored guest did not take its new identity: {reply}"
+                )));
+            }
+            Ok(Channel::new(r, w))
+        };
+        match restored.await {
+            Ok(channel) => Ok(Booted {
+                handle: vm,
+                channel,
+            }),
+            Err(e) => {
+                vm.destroy().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The snapshot for `spec`'s (runtime, memory size), built on first use
+    /// (by a template VM booted for it); `None` when building failed lately.
+    async fn snapshot_for(&self, spec: &SandboxSpec, mode: SnapshotMode) -> Option<Snapshot> {
+        let key = (spec.runtime, spec.memory_mb);
+        let cell = self
+            .templates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut state = cell.lock().await;
+        if let Some(s) = state.snapshot.as_ref().filter(|s| s.exists()) {
+            return Some(s.clone());
+        }
+        if state
+            .failed_at
+            .is_some_and(|t| t.elapsed() < SNAPSHOT_RETRY)
+        {
+            return None;
+        }
+        let accel = match self.accel {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        };
+        let name = format!(
+            "{accel}-{}-{}-{}m-{}",
+            mode.as_str(),
+            spec.runtime.as_str(),
+            spec.memory_mb,
+            self.qemu_id
+        );
+        let snapshot = Snapshot::new(
+            mode,
+            spec.runtime,
+            spec.memory_mb,
+            self.config.snapshot_dir.join(name),
+        );
+        if !snapshot.exists() {
+            let started = Instant::now();
+            match self.build_snapshot(spec, &snapshot).await {
+                Ok(()) => tracing::info!(
+                    runtime = spec.runtime.as_str(),
+                    memory_mb = spec.memory_mb,
+                    mode = mode.as_str(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "microvm snapshot saved"
+                ),
+                Err(e) => {
+                    tracing::warn!(
+                        runtime = spec.runtime.as_str(),
+                        memory_mb = spec.memory_mb,
+                        error = %e,
+                        "cannot build a microvm snapshot; booting VMs instead (retry in 10 min)"
+                    );
+                    state.failed_at = Some(Instant::now());
+                    return None;
+                }
+            }
+        }
+        state.snapshot = Some(snapshot.clone());
+        state.failed_at = None;
+        Some(snapshot)
+    }
+
+    /// Boots a template to a ready bootstrap, stops it and saves it.
+    async fn build_snapshot(
+        &self,
+        spec: &SandboxSpec,
+        snapshot: &Snapshot,
+    ) -> Result<(), SandboxError> {
+        let mut partial_name = snapshot.dir.file_name().unwrap_or_default().to_os_string();
+        partial_name.push(".partial");
+        let partial = Snapshot::new(
+            snapshot.mode,
+            snapshot.runtime,
+            snapshot.memory_mb,
+            snapshot.dir.with_file_name(partial_name),
+        );
+        let _ = std::fs::remove_dir_all(&partial.dir);
+        std::fs::create_dir_all(&partial.dir)?;
+        let template = SandboxSpec {
+            id: format!(
+                "template-{}-{}m-{}",
+                spec.runtime.as_str(),
+                spec.memory_mb,
+                std::process::id()
+            ),
+            boot_timeout: spec.boot_timeout.max(TEMPLATE_BOOT_TIMEOUT),
+            ..spec.clone()
+        };
+        let booted = self
+            .launch(&template, self.accel, Role::Template(&partial))
+            .await?;
+        let saved = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let qmp_path = self.config.run_dir.join(&template.id).join("qmp.sock");
+            let mut qmp = Qmp::connect(&qmp_path, deadline).await?;
+            if snapshot.mode == SnapshotMode::Mapped {
+                qmp.ignore_shared().await?;
+            }
+            qmp.execute("stop", json!({})).await?;
+            let uri = format!("exec:cat > {}", shell_quote(&partial.state()));
+            qmp.execute("migrate", json!({ "uri": uri })).await?;
+            qmp.wait_migration(deadline).await
+        }
+        .await;
+        booted.handle.destroy().await;
+        drop(booted.channel);
+        saved?;
+        // Durable before it is used: a torn snapshot would restore garbage.
+        let files = [partial.state(), partial.memory()];
+        tokio::task::spawn_blocking(move || {
+            for f in files.iter().filter(|f| f.exists()) {
+                std::fs::File::open(f)?.sync_all()?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| SandboxError::Backend(e.to_string()))??;
+        let _ = std::fs::remove_dir_all(&snapshot.dir);
+        std::fs::rename(&partial.dir, &snapshot.dir)?;
+        Ok(())
+    }
+
+    /// Starts a QEMU process for `spec` and supervises it.
+    fn spawn(
+        &self,
+        spec: &SandboxSpec,
+        accel: Accel,
+        role: Role,
+    ) -> Result<(Arc<Vm>, Option<tokio::process::ChildStderr>), SandboxError> {
         let dir = self.config.run_dir.join(&spec.id);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let mut child = tokio::process::Command::new(&self.config.qemu)
-            .args(self.args(spec, &dir, accel))
+            .args(self.args(spec, &dir, accel, role))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -252,31 +568,24 @@ impl MicroVmBackend {
         let handle = Arc::new(Vm {
             id: spec.id.clone(),
             pid,
-            dir: dir.clone(),
+            dir,
             kill,
             killed,
             exit: exit_rx,
             cgroup,
         });
-        match self.connect(&dir, spec.boot_timeout, &handle, stderr).await {
-            Ok(channel) => Ok(Booted { handle, channel }),
-            Err(e) => {
-                handle.destroy().await;
-                Err(e)
-            }
-        }
+        Ok((handle, stderr))
     }
 
-    /// Connects to the channel socket and waits for the guest's ready line.
-    async fn connect(
+    /// Connects to the VM's channel socket.
+    async fn open_channel(
         &self,
-        dir: &Path,
+        deadline: tokio::time::Instant,
         timeout: Duration,
         vm: &Vm,
         stderr: Option<tokio::process::ChildStderr>,
-    ) -> Result<Channel, SandboxError> {
-        let sock = dir.join("ch.sock");
-        let deadline = tokio::time::Instant::now() + timeout;
+    ) -> Result<(OwnedReadHalf, OwnedWriteHalf), SandboxError> {
+        let sock = vm.dir.join("ch.sock");
         let stream = loop {
             if let Ok(s) = UnixStream::connect(&sock).await {
                 break s;
@@ -296,31 +605,35 @@ impl MicroVmBackend {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         };
-        let (mut r, w) = stream.into_split();
-        let read_line = async {
-            let mut line = Vec::new();
-            loop {
-                let b = r.read_u8().await?;
-                if b == b'\n' {
-                    return Ok::<_, std::io::Error>(line);
-                }
-                line.push(b);
+        Ok(stream.into_split())
+    }
+}
+
+/// The guest's first line on the channel (read byte by byte, so that
+/// nothing after it is consumed before the [`Channel`] takes over).
+async fn first_line(
+    r: &mut OwnedReadHalf,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    dir: &Path,
+) -> Result<String, SandboxError> {
+    let read_line = async {
+        let mut line = Vec::new();
+        loop {
+            let b = r.read_u8().await?;
+            if b == b'\n' {
+                return Ok::<_, std::io::Error>(line);
             }
-        };
-        match tokio::time::timeout_at(deadline, read_line).await {
-            Err(_) => Err(SandboxError::BootTimeout(timeout)),
-            Ok(Err(e)) => Err(SandboxError::BootFailed(format!(
-                "guest closed the channel while booting ({e}); console: {}",
-                console_tail(dir)
-            ))),
-            Ok(Ok(line)) if String::from_utf8_lossy(&line).trim() == BOOTED => {
-                Ok(Channel::new(r, w))
-            }
-            Ok(Ok(line)) => Err(SandboxError::BootFailed(format!(
-                "unexpected first line from the guest: {}",
-                String::from_utf8_lossy(&line)
-            ))),
+            line.push(b);
         }
+    };
+    match tokio::time::timeout_at(deadline, read_line).await {
+        Err(_) => Err(SandboxError::BootTimeout(timeout)),
+        Ok(Err(e)) => Err(SandboxError::BootFailed(format!(
+            "guest closed the channel while booting ({e}); console: {}",
+            console_tail(dir)
+        ))),
+        Ok(Ok(line)) => Ok(String::from_utf8_lossy(&line).into_owned()),
     }
 }
 
@@ -364,12 +677,30 @@ impl Backend for MicroVmBackend {
         BackendStatus {
             kind: BackendKind::Microvm,
             available: true,
-            detail: format!("QEMU microvm, {}", self.accel_note),
+            detail: format!(
+                "QEMU microvm, {}, snapshots: {}",
+                self.accel_note,
+                self.config.snapshots.map_or("off", SnapshotMode::as_str)
+            ),
         }
     }
 
     async fn boot(&self, spec: &SandboxSpec) -> Result<Booted, SandboxError> {
-        self.launch(spec, self.accel).await
+        if let Some(mode) = self.config.snapshots {
+            if let Some(snapshot) = self.snapshot_for(spec, mode).await {
+                match self.restore(spec, &snapshot).await {
+                    Ok(booted) => return Ok(booted),
+                    Err(e) => {
+                        tracing::warn!(sandbox = %spec.id, error = %e, "snapshot restore failed; booting instead");
+                        if !matches!(e, SandboxError::BootTimeout(_)) {
+                            // Possibly a bad snapshot: the next boot rebuilds it.
+                            let _ = std::fs::remove_dir_all(&snapshot.dir);
+                        }
+                    }
+                }
+            }
+        }
+        self.launch(spec, self.accel, Role::Boot).await
     }
 
     fn deaths(&self) -> Option<broadcast::Receiver<String>> {

@@ -12,7 +12,12 @@
 //!   few seconds; otherwise TCG (software emulation), said in the log and in
 //!   `GET /api/v1/health`.
 
+//! - Sandboxes start by restoring a snapshot of a template VM (see
+//!   [`snapshot`]) when snapshots are on, booting otherwise.
+
 mod backend;
 pub mod image;
+pub mod snapshot;
 
 pub use backend::{Accel, MicroVmBackend, MicroVmConfig};
+pub use snapshot::SnapshotMode;

@@ -35,6 +35,8 @@ pub struct ServeFile {
     pub microvm: Option<bool>,
     /// `auto` (probe KVM, fall back to TCG) or `tcg`.
     pub microvm_accel: Option<String>,
+    /// How microVMs start: `mapped` snapshots (default), `streamed`, or `off` (boot).
+    pub microvm_snapshots: Option<String>,
     /// Record calls (metrics and invocation records); off only to measure its cost.
     pub record: Option<bool>,
     /// Records queued for the writer before new ones are dropped (and counted).
@@ -84,6 +86,7 @@ pub struct ServeConfig {
     pub docker: bool,
     pub microvm: bool,
     pub microvm_accel: String,
+    pub microvm_snapshots: String,
     pub record: bool,
     pub record_capacity: usize,
     pub rollup_days: u64,
@@ -106,6 +109,9 @@ impl ServeConfig {
         }
         if !matches!(self.microvm_accel.as_str(), "auto" | "tcg") {
             bail!("microvm_accel must be `auto` or `tcg`");
+        }
+        if let Err(e) = ignis_microvm::SnapshotMode::parse(&self.microvm_snapshots) {
+            bail!("microvm_snapshots: {e}");
         }
         if self.record_capacity == 0 || self.rollup_days == 0 || self.invocation_hours == 0 {
             bail!("record_capacity, rollup_days and invocation_hours must be at least 1");

@@ -67,6 +67,10 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
             .ok()
             .or(file.microvm_accel)
             .unwrap_or_else(|| "auto".into()),
+        microvm_snapshots: std::env::var("IGNIS_MICROVM_SNAPSHOTS")
+            .ok()
+            .or(file.microvm_snapshots)
+            .unwrap_or_else(|| "mapped".into()),
         record: !args.no_record && file.record.unwrap_or(true),
         record_capacity: file.record_capacity.unwrap_or(10_000),
         rollup_days: file.rollup_days.unwrap_or(7),
@@ -217,8 +221,16 @@ async fn connect_microvm(config: &ServeConfig) -> anyhow::Result<ignis_microvm::
         tracing::info!("{line}");
     })
     .await?;
+    let snapshot_dir = artifacts
+        .kernel
+        .parent()
+        .map(|d| d.join("snapshots"))
+        .unwrap_or_else(|| cache.join("snapshots"));
     let backend = ignis_microvm::MicroVmBackend::start(ignis_microvm::MicroVmConfig {
         qemu: "qemu-system-x86_64".into(),
+        snapshots: ignis_microvm::SnapshotMode::parse(&config.microvm_snapshots)
+            .map_err(anyhow::Error::msg)?,
+        snapshot_dir,
         artifacts,
         run_dir: config.run_dir.join("vm"),
         instance: config.instance.clone(),

@@ -3,6 +3,9 @@
 //! are shared by all checks, run in sequence, because every boot under TCG
 //! costs seconds of a core. Needs QEMU, a kernel and busybox-static
 //! (`scripts/deps.sh` installs them); set IGNIS_SKIP_MICROVM_TESTS=1 to skip.
+//! Sandboxes are restored from snapshots (the default): the first stem cell
+//! of each runtime builds the snapshot (kept in the shared image directory,
+//! so later runs reuse it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,7 +22,7 @@ fn skip() -> bool {
 }
 
 const PY: &str = r#"
-import os, time
+import os, random, time, uuid
 def handler(event, context):
     if event.get('loop'):
         while True:
@@ -35,6 +38,7 @@ def handler(event, context):
     time.sleep(event.get('sleep', 0))
     out = {'uid': os.getuid(), 'net': sorted(os.listdir('/sys/class/net')),
            'env': os.environ.get('GREETING'), 'rand': os.urandom(16).hex(),
+           'random': random.random(), 'uuid': str(uuid.uuid4()), 'clock': time.time(),
            'name': context.function_name, 'event': event}
     for path in ['/etc/evil', '/tmp/ok']:
         try:
@@ -50,6 +54,7 @@ const JS: &str = r#"
 const crypto = require('crypto');
 exports.handler = async (event, context) => ({
     uid: process.getuid(), env: process.env.GREETING, rand: crypto.randomBytes(16).toString('hex'),
+    random: Math.random(), uuid: crypto.randomUUID(), clock: Date.now() / 1000,
     name: context.functionName, event,
 });
 "#;
@@ -62,12 +67,18 @@ fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn vm_running(sandbox: &str) -> bool {
-    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(&format!("ignis.sandbox={sandbox}")))
-            .unwrap_or(false)
+/// The QEMU command line of a sandbox's VM, if it runs.
+fn vm_cmdline(sandbox: &str) -> Option<String> {
+    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+        let c = std::fs::read(e.path().join("cmdline")).ok()?;
+        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+        c.contains(&format!("ignis.sandbox={sandbox} "))
+            .then_some(c)
     })
+}
+
+fn vm_running(sandbox: &str) -> bool {
+    vm_cmdline(sandbox).is_some()
 }
 
 fn sandbox_of(s: &Server, function: &str, r: &Reply) -> String {
@@ -131,7 +142,9 @@ fn functions_behave_the_same_in_microvms() {
         ready("python3") && ready("nodejs")
     });
 
-    // Hello, echo, env, context, unprivileged, from a stem cell.
+    // Hello, echo, env, context, unprivileged, from a stem cell that was
+    // restored from a snapshot, with the host's clock.
+    let mut firsts = Vec::new();
     for name in ["vm-py", "vm-js"] {
         let event = json!({"hello": "vm", "n": [1, 2]});
         let r = s.invoke(name, &event);
@@ -141,7 +154,49 @@ fn functions_behave_the_same_in_microvms() {
         assert_eq!(r.body["env"], "hi");
         assert_eq!(r.body["name"], name);
         assert_eq!(r.body["uid"], 65534);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let clock = r.body["clock"].as_f64().unwrap();
+        assert!(
+            (clock - now).abs() < 30.0,
+            "{name}: guest clock {clock}, host {now}"
+        );
+        let sandbox = sandbox_of(&s, name, &r);
+        let cmdline = vm_cmdline(&sandbox).expect("the VM runs");
+        assert!(
+            cmdline.contains("-incoming defer"),
+            "{name} was not restored: {cmdline}"
+        );
+        assert!(cmdline.contains("share=off"), "{cmdline}");
         assert_eq!(s.invoke(name, &json!({})).header("x-ignis-start"), "warm");
+        firsts.push(r.body);
+    }
+
+    // Two clones of one snapshot: different random streams everywhere (the
+    // kernel's CRNG, Python's random and uuid, V8's Math.random, OpenSSL).
+    for (i, (name, runtime, handler, file, src)) in [
+        ("vm-py2", "python3", "main.handler", "main.py", PY),
+        ("vm-js2", "nodejs", "index.handler", "index.js", JS),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.deploy(
+            &json!({"name": name, "runtime": runtime, "handler": handler,
+            "backend": "microvm", "env": {"GREETING": "hi"}, "code": {"files": {file: src}}}),
+        );
+        let r = s.invoke(name, &json!({}));
+        assert_eq!(r.status, 200, "{name}: {}", r.text);
+        let sandbox = sandbox_of(&s, name, &r);
+        assert!(vm_cmdline(&sandbox).is_some_and(|c| c.contains("-incoming defer")));
+        for field in ["rand", "random", "uuid"] {
+            assert_ne!(
+                r.body[field], firsts[i][field],
+                "{name}: {field} repeats another clone's"
+            );
+        }
     }
 
     // No network interface but loopback; read-only root; writable /tmp.

@@ -166,6 +166,15 @@ impl Drop for Server {
 }
 
 fn start_server(ignis: &Path, tag: &str, extra: &[&str]) -> anyhow::Result<Server> {
+    start_server_env(ignis, tag, extra, &[])
+}
+
+fn start_server_env(
+    ignis: &Path,
+    tag: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<Server> {
     let dir = std::env::temp_dir().join(format!("ignis-bench-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut child = Command::new(ignis)
@@ -176,6 +185,7 @@ fn start_server(ignis: &Path, tag: &str, extra: &[&str]) -> anyhow::Result<Serve
         .arg(std::env::current_dir()?.join("ignis-data/images"))
         .args(extra)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {}", ignis.display()))?;
@@ -592,15 +602,24 @@ struct Ratios {
 struct BackendReport {
     backend: &'static str,
     runtime: &'static str,
+    /// A cold call that boots its sandbox (microVM: snapshots off).
     cold_boot: Stats,
+    /// microVM: a cold call whose sandbox is restored from a snapshot whose
+    /// RAM is a file mapped copy-on-write (no stem cell ready).
+    cold_restore_mapped: Option<Stats>,
+    /// microVM: the same from a snapshot that streams and copies all RAM.
+    cold_restore_streamed: Option<Stats>,
     cold_stem: Stats,
     warm: Stats,
     rps_c8: f64,
-    /// Memory of one idle, initialized sandbox (Docker: cgroup usage;
-    /// microVM: QEMU process RSS), MiB.
+    /// Memory of one idle, initialized sandbox as ignis reports it (Docker:
+    /// cgroup usage; microVM: QEMU process PSS), MiB.
     idle_memory_mib: f64,
-    /// Idle sandboxes that fit in 16 GiB.
-    fit_in_16gib: u64,
+    /// Host memory (MemAvailable) taken per idle sandbox, measured by
+    /// pre-warming DENSITY_N of them, MiB.
+    host_mib_per_idle: f64,
+    /// Idle sandboxes that fit in 24 GiB (this machine) at that rate.
+    fit_in_24gib: u64,
     /// CPU time per warm call, sandbox and server together, ms.
     cpu_ms_per_call: f64,
     /// Cost per million warm calls, USD (see docs/virtualization.md for the prices).
@@ -611,6 +630,68 @@ struct BackendReport {
 /// into its parts): USD per vCPU-hour and per GiB-hour.
 const USD_PER_VCPU_HOUR: f64 = 0.04;
 const USD_PER_GIB_HOUR: f64 = 0.005;
+
+/// Sandboxes pre-warmed to measure host memory per idle sandbox.
+const DENSITY_N: u32 = 8;
+
+fn mem_available_mib() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Pre-warms DENSITY_N idle sandboxes of a fresh function and returns the
+/// host memory they took, MiB per sandbox.
+async fn host_memory_per_idle(
+    http: &reqwest::Client,
+    url: &str,
+    rt: &Runtime,
+) -> anyhow::Result<f64> {
+    let name: &'static str = Box::leak(format!("{}-density", rt.function).into_boxed_str());
+    let create = json!({"name": name, "runtime": rt.runtime, "handler": rt.handler,
+        "backend": rt.backend, "max_concurrency": DENSITY_N + 2, "min_warm": DENSITY_N,
+        "code": {"files": {rt.file: rt.source}}});
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = mem_available_mib();
+    let r = http
+        .post(format!("{url}/api/v1/functions"))
+        .json(&create)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "deploy: {}", r.text().await?);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let pools: serde_json::Value = http
+            .get(format!("{url}/api/v1/pools"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let idle = pools["functions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["function"] == name)
+            .and_then(|p| p["sandboxes"]["idle"].as_u64())
+            .unwrap_or(0);
+        if idle >= u64::from(DENSITY_N) {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{DENSITY_N} idle sandboxes never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let stem-cell refills and page cache settle.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = mem_available_mib();
+    Ok(((before - after) / f64::from(DENSITY_N)).max(0.0))
+}
 
 /// CPU time of a process (user + system), ms.
 fn process_cpu_ms(pid: u32) -> f64 {
@@ -651,15 +732,35 @@ async fn bench_backend(
     warm_n: usize,
     load: Duration,
 ) -> anyhow::Result<BackendReport> {
+    let no_stem = ["--stem-initial", "0", "--stem-max", "0"];
     let cold_boot = {
-        let server = start_server(
+        let server = start_server_env(
             ignis,
             &format!("{}-boot", rt.backend),
-            &["--stem-initial", "0", "--stem-max", "0"],
+            &no_stem,
+            &[("IGNIS_MICROVM_SNAPSHOTS", "off")],
         )?;
         deploy(http, &server.url, &rt).await?;
         bench_cold(http, &server.url, &rt, cold_n, false).await?
     };
+    let mut restores = Vec::new();
+    if rt.backend == "microvm" {
+        for mode in ["mapped", "streamed"] {
+            let server = start_server_env(
+                ignis,
+                &format!("{}-{mode}", rt.backend),
+                &no_stem,
+                &[("IGNIS_MICROVM_SNAPSHOTS", mode)],
+            )?;
+            // The first cold call builds the snapshot if there is none yet.
+            bench_cold(http, &server.url, &rt, 1, false).await?;
+            restores.push(Some(
+                bench_cold(http, &server.url, &rt, cold_n, false).await?,
+            ));
+        }
+    }
+    let cold_restore_streamed = restores.pop().flatten();
+    let cold_restore_mapped = restores.pop().flatten();
     let server = start_server(ignis, &format!("{}-main", rt.backend), &["--stem-max", "2"])?;
     deploy(http, &server.url, &rt).await?;
     let cold_stem = bench_cold(http, &server.url, &rt, cold_n, true).await?;
@@ -680,7 +781,8 @@ async fn bench_backend(
     let (n, _, mem) = function_resources(http, &server.url, rt.function).await?;
     let idle_memory_mib = mem as f64 / n.max(1) as f64 / (1 << 20) as f64;
     let _ = sandboxes;
-    let fit = ((16u64 << 10) as f64 / idle_memory_mib.max(1.0)) as u64;
+    let host_mib_per_idle = host_memory_per_idle(http, &server.url, &rt).await?;
+    let fit = ((24u64 << 10) as f64 / host_mib_per_idle.max(1.0)) as u64;
     // A million calls at the measured CPU, each holding its sandbox's memory
     // for the duration of the call.
     let cpu_hours = cpu_ms_per_call * 1e6 / 3.6e6;
@@ -690,11 +792,14 @@ async fn bench_backend(
         backend: rt.backend,
         runtime: rt.name,
         cold_boot,
+        cold_restore_mapped,
+        cold_restore_streamed,
         cold_stem,
         warm,
         rps_c8: l.rps,
         idle_memory_mib,
-        fit_in_16gib: fit,
+        host_mib_per_idle,
+        fit_in_24gib: fit,
         cpu_ms_per_call,
         usd_per_million,
     })
@@ -729,13 +834,41 @@ async fn bench_virtualization(
 }
 
 fn virtualization_markdown(v: &[BackendReport]) -> String {
-    let mut s = String::from("| runtime | backend | cold boot p50 | stem start p50 | warm p50 | warm p99 | req/s (c=8) | idle MiB | fit in 16 GiB | CPU ms/call | USD / 1M calls |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut s = String::from("| runtime | backend | cold boot p50 | restore (mapped) p50 | restore (streamed) p50 | stem start p50 | warm p50 | warm p99 | req/s (c=8) | idle MiB (ignis) | host MiB per idle | fit in 24 GiB | CPU ms/call | USD / 1M calls |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let opt = |x: &Option<Stats>| {
+        x.as_ref()
+            .map_or("–".to_string(), |x| format!("{:.0} ms", x.p50_ms))
+    };
     for b in v {
         s.push_str(&format!(
-            "| {} | {} | {:.0} ms | {:.1} ms | {:.3} ms | {:.3} ms | {:.0} | {:.1} | {} | {:.3} | {:.4} |\n",
-            b.runtime, b.backend, b.cold_boot.p50_ms, b.cold_stem.p50_ms, b.warm.p50_ms, b.warm.p99_ms,
-            b.rps_c8, b.idle_memory_mib, b.fit_in_16gib, b.cpu_ms_per_call, b.usd_per_million
+            "| {} | {} | {:.0} ms | {} | {} | {:.1} ms | {:.3} ms | {:.3} ms | {:.0} | {:.1} | {:.1} | {} | {:.3} | {:.4} |\n",
+            b.runtime, b.backend, b.cold_boot.p50_ms, opt(&b.cold_restore_mapped), opt(&b.cold_restore_streamed),
+            b.cold_stem.p50_ms, b.warm.p50_ms, b.warm.p99_ms,
+            b.rps_c8, b.idle_memory_mib, b.host_mib_per_idle, b.fit_in_24gib, b.cpu_ms_per_call, b.usd_per_million
         ));
+    }
+    s.push_str("\n| runtime | microVM boot / mapped restore (≥5x) | mapped restore / Docker cold boot (≤2x) | streamed / mapped restore | microVM warm / Docker warm (≤2x) | idle microVMs in 24 GiB (≥100) |\n|---|---:|---:|---:|---:|---:|\n");
+    for rt in ["python", "node"] {
+        let d = v.iter().find(|b| b.runtime == rt && b.backend == "docker");
+        let m = v.iter().find(|b| b.runtime == rt && b.backend == "microvm");
+        if let (Some(d), Some(m)) = (d, m) {
+            let mapped = m
+                .cold_restore_mapped
+                .as_ref()
+                .map_or(f64::NAN, |x| x.p50_ms);
+            let streamed = m
+                .cold_restore_streamed
+                .as_ref()
+                .map_or(f64::NAN, |x| x.p50_ms);
+            s.push_str(&format!(
+                "| {rt} | {:.1}x | {:.2}x | {:.2}x | {:.1}x | {} |\n",
+                m.cold_boot.p50_ms / mapped,
+                mapped / d.cold_boot.p50_ms,
+                streamed / mapped,
+                m.warm.p50_ms / d.warm.p50_ms,
+                m.fit_in_24gib
+            ));
+        }
     }
     s
 }
@@ -744,18 +877,16 @@ fn virtualization_markdown(v: &[BackendReport]) -> String {
 /// runtime and backend, as SVG.
 fn virtualization_svg(v: &[BackendReport]) -> String {
     let (w, h, left, bottom) = (760.0, 360.0, 70.0, 60.0);
-    let groups: Vec<(&str, Vec<(&str, f64)>)> = ["python", "node"]
+    let groups: Vec<Vec<Option<f64>>> = ["python", "node"]
         .iter()
         .flat_map(|rt| {
             v.iter().filter(move |b| b.runtime == *rt).map(move |b| {
-                (
-                    b.backend,
-                    vec![
-                        ("boot", b.cold_boot.p50_ms),
-                        ("stem", b.cold_stem.p50_ms),
-                        ("warm", b.warm.p50_ms),
-                    ],
-                )
+                vec![
+                    Some(b.cold_boot.p50_ms),
+                    b.cold_restore_mapped.as_ref().map(|x| x.p50_ms),
+                    Some(b.cold_stem.p50_ms),
+                    Some(b.warm.p50_ms),
+                ]
             })
         })
         .collect();
@@ -769,16 +900,17 @@ fn virtualization_svg(v: &[BackendReport]) -> String {
         .collect();
     let (lo, hi) = (0.01f64.log10(), 100_000f64.log10());
     let y = |ms: f64| h - bottom - (ms.max(0.01).log10() - lo) / (hi - lo) * (h - bottom - 20.0);
-    let colors = ["#d9534f", "#f0ad4e", "#5cb85c"];
+    let colors = ["#d9534f", "#5bc0de", "#f0ad4e", "#5cb85c"];
     let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
     for e in -2..=5 {
         let yy = y(10f64.powi(e));
         s.push_str(&format!("<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{} ms</text>\n", w - 10.0, left - 5.0, yy + 4.0, 10f64.powi(e)));
     }
     let gw = (w - left - 20.0) / groups.len().max(1) as f64;
-    for (gi, (_, bars)) in groups.iter().enumerate() {
-        let bw = gw / 4.0;
-        for (bi, (_, ms)) in bars.iter().enumerate() {
+    for (gi, bars) in groups.iter().enumerate() {
+        let bw = gw / 5.0;
+        for (bi, ms) in bars.iter().enumerate() {
+            let Some(ms) = ms else { continue };
             let x = left + gi as f64 * gw + 10.0 + bi as f64 * bw;
             let top = y(*ms);
             s.push_str(&format!("<rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>\n", bw - 4.0, h - bottom - top, colors[bi]));
@@ -792,13 +924,14 @@ fn virtualization_svg(v: &[BackendReport]) -> String {
     }
     for (i, (name, c)) in [
         ("cold boot", colors[0]),
-        ("stem start", colors[1]),
-        ("warm", colors[2]),
+        ("snapshot restore", colors[1]),
+        ("stem start", colors[2]),
+        ("warm", colors[3]),
     ]
     .iter()
     .enumerate()
     {
-        let x = left + 10.0 + i as f64 * 120.0;
+        let x = left + 10.0 + i as f64 * 150.0;
         s.push_str(&format!("<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{c}\"/><text x=\"{}\" y=\"{}\">{name} (p50)</text>\n", h - 24.0, x + 16.0, h - 14.0));
     }
     s.push_str("</svg>\n");

@@ -723,7 +723,9 @@ test('restore: first message only, then Math.random comes from the CSPRNG', asyn
   t.after(() => sb.cleanup());
   sb.send({ type: 'restore', seed: 'ab'.repeat(32), now_ms: Date.now() });
   // Not a microVM's root bootstrap: the kernel is left alone.
-  assert.deepEqual(await sb.recv(), { type: 'restored', kernel_reseeded: false });
+  const restored = await sb.recv();
+  assert.equal(restored.type, 'restored');
+  assert.equal(restored.kernel_reseeded, false);
   const ready = await sb.init({
     'main.js': 'exports.handler = async () => [Math.random.name, Array.from({ length: 1000 }, Math.random)];\n',
   });

@@ -317,10 +317,13 @@ impl MicroVmBackend {
             Ok(Channel::new(r, w))
         };
         match booted.await {
-            Ok(channel) => Ok(Booted {
-                handle: vm,
-                channel,
-            }),
+            Ok(channel) => {
+                vm.cap_cpu(spec.cpus);
+                Ok(Booted {
+                    handle: vm,
+                    channel,
+                })
+            }
             Err(e) => {
                 vm.destroy().await;
                 Err(e)
@@ -334,6 +337,7 @@ impl MicroVmBackend {
         spec: &SandboxSpec,
         snapshot: &Snapshot,
     ) -> Result<Booted, SandboxError> {
+        let started = Instant::now();
         let (vm, mut stderr) = self.spawn(spec, self.accel, Role::Clone(snapshot))?;
         let deadline = tokio::time::Instant::now() + spec.boot_timeout;
         let restored = async {
@@ -360,6 +364,7 @@ impl MicroVmBackend {
                     return Err(SandboxError::BootFailed(format!("QEMU exited while restoring: {}", msg.trim())));
                 }
             }
+            let loaded_ms = started.elapsed().as_secs_f64() * 1e3;
             let (mut r, mut w) = self
                 .open_channel(deadline, spec.boot_timeout, &vm, stderr)
                 .await?;
@@ -380,13 +385,23 @@ impl MicroVmBackend {
                     "the restored guest did not take its new identity: {reply}"
                 )));
             }
+            tracing::debug!(
+                sandbox = %spec.id,
+                loaded_ms,
+                restored_ms = started.elapsed().as_secs_f64() * 1e3,
+                guest = %reply,
+                "microvm restored"
+            );
             Ok(Channel::new(r, w))
         };
         match restored.await {
-            Ok(channel) => Ok(Booted {
-                handle: vm,
-                channel,
-            }),
+            Ok(channel) => {
+                vm.cap_cpu(spec.cpus);
+                Ok(Booted {
+                    handle: vm,
+                    channel,
+                })
+            }
             Err(e) => {
                 vm.destroy().await;
                 Err(e)
@@ -538,7 +553,6 @@ impl MicroVmBackend {
             .spawn()
             .map_err(|e| SandboxError::Backend(format!("cannot start QEMU: {e}")))?;
         let pid = child.id().unwrap_or(0);
-        let cgroup = cap_cpu(&spec.id, pid, spec.cpus);
         let (exit_tx, exit_rx) = watch::channel(None);
         let kill = Arc::new(Notify::new());
         let killed = Arc::new(AtomicBool::new(false));
@@ -572,7 +586,7 @@ impl MicroVmBackend {
             kill,
             killed,
             exit: exit_rx,
-            cgroup,
+            cgroup: Mutex::new(None),
         });
         Ok((handle, stderr))
     }
@@ -745,15 +759,26 @@ struct Vm {
     killed: Arc<AtomicBool>,
     /// `Some(exit code)` once QEMU exited.
     exit: watch::Receiver<Option<Option<i32>>>,
-    cgroup: Option<PathBuf>,
+    /// The CPU cap, applied once the VM is up: booting or restoring is the
+    /// platform's work (under TCG, seconds of it), not the function's.
+    cgroup: Mutex<Option<PathBuf>>,
 }
 
 impl Vm {
+    fn cap_cpu(&self, cpus: f64) {
+        let capped = cap_cpu(&self.id, self.pid, cpus);
+        *self.cgroup.lock().unwrap_or_else(|e| e.into_inner()) = capped;
+    }
+
     fn exited(&self) -> bool {
         self.exit.borrow().is_some()
     }
 
-    fn read_usage(&self) -> Option<ResourceUsage> {
+    /// The QEMU process's CPU time and memory. `proportional`: memory is
+    /// its PSS (pages shared with other clones, such as a snapshot's RAM
+    /// file in the page cache, split among them: what a VM really costs);
+    /// otherwise RSS, cheaper to read.
+    fn read_usage(&self, proportional: bool) -> Option<ResourceUsage> {
         if self.pid == 0 || self.exited() {
             return None;
         }
@@ -774,8 +799,25 @@ impl Vm {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let ticks: u64 =
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let pss = || -> Option<u64> {
+            let rollup =
+                std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid)).ok()?;
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix("Pss:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        };
+        let memory_kb = if proportional {
+            pss().or_else(|| kb("VmRSS:"))
+        } else {
+            kb("VmRSS:")
+        };
         Some(ResourceUsage {
-            memory_bytes: kb("VmRSS:")? * 1024,
+            memory_bytes: memory_kb? * 1024,
             peak_memory_bytes: kb("VmHWM:").map(|k| k * 1024),
             // USER_HZ is 100 on Linux.
             cpu_time_ms: ticks as f64 * 10.0,
@@ -799,7 +841,8 @@ impl SandboxHandle for Vm {
         let mut exit = self.exit.clone();
         let _ = tokio::time::timeout(Duration::from_secs(5), exit.wait_for(|e| e.is_some())).await;
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
-        if let Some(cg) = &self.cgroup {
+        let cgroup = self.cgroup.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(cg) = &cgroup {
             let _ = tokio::fs::remove_dir(cg).await;
         }
     }
@@ -836,10 +879,10 @@ impl SandboxHandle for Vm {
     }
 
     async fn usage(&self) -> Option<ResourceUsage> {
-        self.read_usage()
+        self.read_usage(true)
     }
 
     fn usage_now(&self) -> Option<ResourceUsage> {
-        self.read_usage()
+        self.read_usage(false)
     }
 }

@@ -64,6 +64,25 @@ pub fn microvm_hash() -> String {
     ignis_package::sha256_hex(joined.as_bytes())[..16].to_string()
 }
 
+/// Removes the packagings (and their snapshots) of older recipes or
+/// kernels: ~0.5 GiB each. An in-progress build (`.partial`) is left alone.
+fn remove_stale(cache_dir: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let stale = name.starts_with("microvm-")
+            && name != "microvm-boot"
+            && !name.ends_with(".partial")
+            && e.path() != current
+            && e.path().is_dir();
+        if stale {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Builds the microVM artifacts under `CACHE/microvm-HASH/` unless there.
 pub async fn ensure_microvm_image(
     cache_dir: &Path,
@@ -104,5 +123,6 @@ pub async fn ensure_microvm_image(
     }
     let _ = tokio::fs::remove_dir_all(&dir).await;
     tokio::fs::rename(&staging, &dir).await?;
+    remove_stale(cache_dir, &dir);
     Ok(artifacts)
 }

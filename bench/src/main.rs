@@ -620,6 +620,8 @@ struct BackendReport {
     host_mib_per_idle: f64,
     /// Idle sandboxes that fit in 24 GiB (this machine) at that rate.
     fit_in_24gib: u64,
+    /// microVM: the same for clones of a streamed snapshot (private RAM).
+    host_mib_per_idle_streamed: Option<f64>,
     /// CPU time per warm call, sandbox and server together, ms.
     cpu_ms_per_call: f64,
     /// Cost per million warm calls, USD (see docs/virtualization.md for the prices).
@@ -744,6 +746,7 @@ async fn bench_backend(
         bench_cold(http, &server.url, &rt, cold_n, false).await?
     };
     let mut restores = Vec::new();
+    let mut streamed_mib_per_idle = None;
     if rt.backend == "microvm" {
         for mode in ["mapped", "streamed"] {
             let server = start_server_env(
@@ -757,6 +760,9 @@ async fn bench_backend(
             restores.push(Some(
                 bench_cold(http, &server.url, &rt, cold_n, false).await?,
             ));
+            if mode == "streamed" {
+                streamed_mib_per_idle = Some(host_memory_per_idle(http, &server.url, &rt).await?);
+            }
         }
     }
     let cold_restore_streamed = restores.pop().flatten();
@@ -800,6 +806,7 @@ async fn bench_backend(
         idle_memory_mib,
         host_mib_per_idle,
         fit_in_24gib: fit,
+        host_mib_per_idle_streamed: streamed_mib_per_idle,
         cpu_ms_per_call,
         usd_per_million,
     })
@@ -847,7 +854,7 @@ fn virtualization_markdown(v: &[BackendReport]) -> String {
             b.rps_c8, b.idle_memory_mib, b.host_mib_per_idle, b.fit_in_24gib, b.cpu_ms_per_call, b.usd_per_million
         ));
     }
-    s.push_str("\n| runtime | microVM boot / mapped restore (≥5x) | mapped restore / Docker cold boot (≤2x) | streamed / mapped restore | microVM warm / Docker warm (≤2x) | idle microVMs in 24 GiB (≥100) |\n|---|---:|---:|---:|---:|---:|\n");
+    s.push_str("\n| runtime | microVM boot / mapped restore (≥5x) | mapped restore / Docker cold boot (≤2x) | streamed / mapped restore | host MiB per idle VM, mapped / streamed | microVM warm / Docker warm (≤2x) | idle microVMs in 24 GiB (≥100) |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for rt in ["python", "node"] {
         let d = v.iter().find(|b| b.runtime == rt && b.backend == "docker");
         let m = v.iter().find(|b| b.runtime == rt && b.backend == "microvm");
@@ -861,10 +868,12 @@ fn virtualization_markdown(v: &[BackendReport]) -> String {
                 .as_ref()
                 .map_or(f64::NAN, |x| x.p50_ms);
             s.push_str(&format!(
-                "| {rt} | {:.1}x | {:.2}x | {:.2}x | {:.1}x | {} |\n",
+                "| {rt} | {:.1}x | {:.2}x | {:.2}x | {:.1} / {:.1} | {:.1}x | {} |\n",
                 m.cold_boot.p50_ms / mapped,
                 mapped / d.cold_boot.p50_ms,
                 streamed / mapped,
+                m.host_mib_per_idle,
+                m.host_mib_per_idle_streamed.unwrap_or(f64::NAN),
                 m.warm.p50_ms / d.warm.p50_ms,
                 m.fit_in_24gib
             ));

@@ -52,11 +52,30 @@ def handler(event, context):
 
 const JS: &str = r#"
 const crypto = require('crypto');
-exports.handler = async (event, context) => ({
-    uid: process.getuid(), env: process.env.GREETING, rand: crypto.randomBytes(16).toString('hex'),
-    random: Math.random(), uuid: crypto.randomUUID(), clock: Date.now() / 1000,
-    name: context.functionName, event,
-});
+const fs = require('fs');
+exports.handler = async (event, context) => {
+    if (event.loop) for (;;) {}
+    if (event.raise) throw new TypeError('boom in a vm');
+    if (event.exit) process.exit(3);
+    if (event.hog) {
+        const chunks = [];
+        for (;;) chunks.push(Buffer.alloc(8 << 20, 1));
+    }
+    const out = {
+        uid: process.getuid(), env: process.env.GREETING, rand: crypto.randomBytes(16).toString('hex'),
+        random: Math.random(), uuid: crypto.randomUUID(), clock: Date.now() / 1000,
+        net: fs.readdirSync('/sys/class/net').sort(), name: context.functionName, event,
+    };
+    for (const path of ['/etc/evil', '/tmp/ok']) {
+        try {
+            fs.writeFileSync(path, 'x');
+            out[path] = 'written';
+        } catch (e) {
+            out[path] = e.code;
+        }
+    }
+    return out;
+};
 "#;
 
 fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
@@ -199,42 +218,47 @@ fn functions_behave_the_same_in_microvms() {
         }
     }
 
-    // No network interface but loopback; read-only root; writable /tmp.
-    let r = s.invoke("vm-py", &json!({}));
-    let first_rand = r.body["rand"].clone();
-    let first_sandbox = sandbox_of(&s, "vm-py", &r);
-    assert_eq!(r.body["net"], json!(["lo"]));
-    assert_ne!(r.body["/etc/evil"], "written");
-    assert_eq!(r.body["/tmp/ok"], "written");
+    for (name, error) in [
+        ("vm-py", "ValueError: boom in a vm"),
+        ("vm-js", "TypeError: boom in a vm"),
+    ] {
+        // No network interface but loopback; read-only root; writable /tmp.
+        let r = s.invoke(name, &json!({}));
+        let first_rand = r.body["rand"].clone();
+        let first_sandbox = sandbox_of(&s, name, &r);
+        assert_eq!(r.body["net"], json!(["lo"]), "{name}");
+        assert_ne!(r.body["/etc/evil"], "written", "{name}");
+        assert_eq!(r.body["/tmp/ok"], "written", "{name}");
 
-    // Exception.
-    let r = s.invoke("vm-py", &json!({"raise": true}));
-    assert_eq!(r.status, 502);
-    assert_eq!(r.body["error"]["type"], "FunctionError");
-    assert_eq!(r.body["error"]["message"], "ValueError: boom in a vm");
+        // Exception.
+        let r = s.invoke(name, &json!({"raise": true}));
+        assert_eq!(r.status, 502, "{name}: {}", r.text);
+        assert_eq!(r.body["error"]["type"], "FunctionError");
+        assert_eq!(r.body["error"]["message"], error);
 
-    // Timeout: the VM is killed and never reused.
-    let r = s.invoke("vm-py", &json!({"loop": true}));
-    assert_eq!(r.status, 504, "{}", r.text);
-    assert_eq!(r.body["error"]["message"], "timed out after 3000 ms");
-    let sandbox = sandbox_of(&s, "vm-py", &r);
-    wait_for("the timed-out VM to be gone", 20, || !vm_running(&sandbox));
+        // Timeout: the VM is killed and never reused.
+        let r = s.invoke(name, &json!({"loop": true}));
+        assert_eq!(r.status, 504, "{name}: {}", r.text);
+        assert_eq!(r.body["error"]["message"], "timed out after 3000 ms");
+        let sandbox = sandbox_of(&s, name, &r);
+        wait_for("the timed-out VM to be gone", 20, || !vm_running(&sandbox));
 
-    // The replacement is another VM, with its own random stream.
-    let r = s.invoke("vm-py", &json!({}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_ne!(sandbox_of(&s, "vm-py", &r), first_sandbox);
-    assert_ne!(r.body["rand"], first_rand);
+        // The replacement is another VM, with its own random stream.
+        let r = s.invoke(name, &json!({}));
+        assert_eq!(r.status, 200, "{name}: {}", r.text);
+        assert_ne!(sandbox_of(&s, name, &r), first_sandbox);
+        assert_ne!(r.body["rand"], first_rand);
 
-    // The bootstrap exits: SandboxCrashed.
-    let r = s.invoke("vm-py", &json!({"exit": true}));
-    assert_eq!(r.status, 502, "{}", r.text);
-    assert_eq!(r.body["error"]["type"], "SandboxCrashed");
+        // The bootstrap exits: SandboxCrashed.
+        let r = s.invoke(name, &json!({"exit": true}));
+        assert_eq!(r.status, 502, "{name}: {}", r.text);
+        assert_eq!(r.body["error"]["type"], "SandboxCrashed", "{name}");
 
-    // Memory hog: the guest kernel's OOM killer, reported as OutOfMemory.
-    let r = s.invoke("vm-py", &json!({"hog": true}));
-    assert_eq!(r.status, 502, "{}", r.text);
-    assert_eq!(r.body["error"]["type"], "OutOfMemory", "{}", r.text);
+        // Memory hog: the guest kernel's OOM killer, reported as OutOfMemory.
+        let r = s.invoke(name, &json!({"hog": true}));
+        assert_eq!(r.status, 502, "{name}: {}", r.text);
+        assert_eq!(r.body["error"]["type"], "OutOfMemory", "{name}: {}", r.text);
+    }
 
     // Still serving.
     let r = s.invoke("vm-js", &json!({"after": true}));

@@ -427,15 +427,52 @@ function startReseedHelper() {
         check();
       });
     },
-    /** Blocks until the helper answered; `{ code, helperMs }`. */
-    reseed(msg) {
+    /**
+     * Blocks until the helper answered (at most `timeoutMs`); returns
+     * `{ code, helperMs }`. Non-blocking FIFO opens: a dead helper is an
+     * error, not a bootstrap stuck forever.
+     */
+    reseed(msg, timeoutMs = 10000) {
+      const deadline = Date.now() + timeoutMs;
       const pause = new Int32Array(new SharedArrayBuffer(4));
-      for (let i = 0; !fs.existsSync(pathIn); i++) {
-        if (i > 3000 || helper.exitCode !== null) return { code: -1, stderr: 'the helper never started' };
-        Atomics.wait(pause, 0, 0, 5); // the helper may still be starting
+      const nap = () => Atomics.wait(pause, 0, 0, 2);
+      const { O_WRONLY, O_RDONLY, O_NONBLOCK } = fs.constants;
+      // Writing: ENXIO/ENOENT until the helper waits on its FIFO.
+      let fd = -1;
+      while (fd < 0) {
+        try {
+          fd = fs.openSync(pathIn, O_WRONLY | O_NONBLOCK);
+        } catch (e) {
+          if (Date.now() > deadline || helper.exitCode !== null) {
+            return { code: -1, stderr: `the helper is not listening (${e.code})` };
+          }
+          nap();
+        }
       }
-      fs.writeFileSync(pathIn, JSON.stringify({ seed: msg.seed, now_ms: msg.now_ms }) + '\n');
-      const reply = fs.readFileSync(path.join(dir, 'out'), 'utf8');
+      try {
+        fs.writeSync(fd, JSON.stringify({ seed: msg.seed, now_ms: msg.now_ms }) + '\n');
+      } finally {
+        fs.closeSync(fd);
+      }
+      // Reading: EOF until the helper opens its end, EAGAIN until it writes.
+      const out = fs.openSync(path.join(dir, 'out'), O_RDONLY | O_NONBLOCK);
+      let reply = '';
+      try {
+        const buf = Buffer.alloc(4096);
+        while (!reply.includes('\n')) {
+          let n = 0;
+          try {
+            n = fs.readSync(out, buf, 0, buf.length, null);
+          } catch (e) {
+            if (e.code !== 'EAGAIN') throw e;
+          }
+          if (n > 0) reply += buf.toString('utf8', 0, n);
+          else if (Date.now() > deadline) return { code: -1, stderr: 'the helper did not answer in time' };
+          else nap();
+        }
+      } finally {
+        fs.closeSync(out);
+      }
       const m = /^ok ([0-9.]+)/.exec(reply);
       return m ? { code: 0, helperMs: Number(m[1]) } : { code: -1, stderr: reply };
     },
@@ -476,7 +513,7 @@ class Bootstrap {
     // reseed the kernel; it becomes `dropUid` before any user code runs.
     this.dropUid = dropUid;
     this.reseedHelper = reseedHelper;
-    this.restored = false;
+    this.firstMessageSeen = false;
     this.handler = null;
     this.initError = null;
     this.initialized = false;
@@ -544,6 +581,7 @@ class Bootstrap {
       await this.restore(msg);
       return;
     }
+    this.firstMessageSeen = true;
     this.dropPrivileges();
     if (msg.type === 'invoke') await this.invoke(msg);
     else if (msg.type === 'init') await this.init(msg);
@@ -564,11 +602,11 @@ class Bootstrap {
   // -- restore: the first message to a clone restored from a snapshot
 
   async restore(msg) {
-    if (this.initialized || this.restored) {
+    if (this.firstMessageSeen) {
       this.send({ type: 'error', message: 'restore must be the first message' });
       return;
     }
-    this.restored = true;
+    this.firstMessageSeen = true;
     try {
       if (!/^([0-9a-fA-F]{2}){16,}$/.test(String(msg.seed))) {
         throw new Error('restore needs a `seed` of at least 16 bytes in hex');
@@ -576,9 +614,11 @@ class Bootstrap {
       const t0 = performance.now();
       let kernel = false;
       if (this.reseedHelper) {
-        const { code, stderr, helperMs } = this.reseedHelper.reseed(msg);
-        this.helperMs = helperMs;
+        const helper = this.reseedHelper;
         this.reseedHelper = null;
+        const { code, stderr, helperMs } = helper.reseed(msg);
+        helper.dismiss();
+        this.helperMs = helperMs;
         if (code !== 0) throw new Error(`the reseed helper failed: ${String(stderr).trim()}`);
         kernel = true;
       }

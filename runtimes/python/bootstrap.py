@@ -102,10 +102,14 @@ def reseed_helper(fifo_dir):
             os._exit(0)  # closed without a message: no restore for this VM
         data += chunk
     woke = _perf()
-    msg = _loads(data)
-    reseed_kernel(parse_seed(msg), msg.get("now_ms"))
+    try:
+        msg = _loads(data)
+        reseed_kernel(parse_seed(msg), msg.get("now_ms"))
+        answer = b"ok %.3f\n" % ((_perf() - woke) * 1000.0)
+    except BaseException as e:  # always answer: the bootstrap waits for it
+        answer = ("err %s\n" % _exc_message(e)).encode("utf-8", "replace")
     out = os.open(path_out, os.O_WRONLY)  # waits for the reader
-    os.write(out, b"ok %.3f\n" % ((_perf() - woke) * 1000.0))
+    os.write(out, answer)
     os._exit(0)  # no interpreter teardown: it costs a clone's start time
 
 
@@ -415,6 +419,7 @@ class Bootstrap:
         # In a microVM the bootstrap starts as root so that a restored clone
         # can reseed the kernel; it becomes `drop_uid` before any user code.
         self.drop_uid = drop_uid
+        self.first_message_seen = False
         self.code_dir = code_dir
         self.out = out
         self.err = err
@@ -451,6 +456,7 @@ class Bootstrap:
             if kind == "restore":
                 self.restore(msg)
                 continue
+            self.first_message_seen = True
             if self.drop_uid is not None:
                 drop_privileges(self.drop_uid)
                 self.drop_uid = None
@@ -463,10 +469,10 @@ class Bootstrap:
 
     # -- restore: the first message to a clone restored from a snapshot
     def restore(self, msg):
-        if self.initialized or getattr(self, "_restored", False):
+        if self.first_message_seen:
             self.send({"type": "error", "message": "restore must be the first message"})
             return
-        self._restored = True
+        self.first_message_seen = True
         started = _perf()
         try:
             seed = parse_seed(msg)

@@ -28,8 +28,13 @@ const BOOTED: &str = r#"{"type":"booted"}"#;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 /// A snapshot template boots under TCG in about 20 s; allow for a busy host.
 const TEMPLATE_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
-/// After a failed snapshot build, cold-boot for this long before retrying.
+/// After a failed snapshot build, or RESTORE_FAILURES restores in a row
+/// that failed, cold-boot for this long before trying snapshots again.
 const SNAPSHOT_RETRY: Duration = Duration::from_secs(600);
+const RESTORE_FAILURES: u32 = 3;
+/// Snapshot keys (runtime, memory size) per server: each costs a template
+/// boot and a RAM file; sizes beyond these boot.
+const MAX_TEMPLATES: usize = 8;
 
 /// How guest code is executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +76,8 @@ pub struct MicroVmConfig {
 struct TemplateState {
     snapshot: Option<Snapshot>,
     failed_at: Option<Instant>,
+    /// Restores that failed in a row.
+    restore_failures: u32,
 }
 
 type Templates = Mutex<HashMap<(Runtime, u32), Arc<tokio::sync::Mutex<TemplateState>>>>;
@@ -354,6 +361,12 @@ impl MicroVmBackend {
                 qmp.execute("cont", json!({})).await.map(|_| ())
             };
             let mut exit = vm.exit.clone();
+            let load = async {
+                match tokio::time::timeout_at(deadline, load).await {
+                    Ok(r) => r,
+                    Err(_) => Err(SandboxError::BootTimeout(spec.boot_timeout)),
+                }
+            };
             tokio::select! {
                 loaded = load => loaded?,
                 _ = async { let _ = exit.wait_for(|e| e.is_some()).await; } => {
@@ -413,14 +426,18 @@ impl MicroVmBackend {
     /// (by a template VM booted for it); `None` when building failed lately.
     async fn snapshot_for(&self, spec: &SandboxSpec, mode: SnapshotMode) -> Option<Snapshot> {
         let key = (spec.runtime, spec.memory_mb);
-        let cell = self
-            .templates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_default()
-            .clone();
-        let mut state = cell.lock().await;
+        let cell = {
+            let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
+            if !templates.contains_key(&key) && templates.len() >= MAX_TEMPLATES {
+                return None;
+            }
+            templates.entry(key).or_default().clone()
+        };
+        // Another boot may be building this key's template: wait for it no
+        // longer than this boot may take, then boot instead.
+        let Ok(mut state) = tokio::time::timeout(spec.boot_timeout, cell.lock()).await else {
+            return None;
+        };
         if let Some(s) = state.snapshot.as_ref().filter(|s| s.exists()) {
             return Some(s.clone());
         }
@@ -474,6 +491,38 @@ impl MicroVmBackend {
         Some(snapshot)
     }
 
+    /// Counts a restore's outcome; after RESTORE_FAILURES failures in a row
+    /// the key boots for a while. A snapshot is never deleted here: clones
+    /// being restored from it read its files, and one failing restore says
+    /// little about the snapshot (the host may be out of memory).
+    fn restore_outcome(&self, spec: &SandboxSpec, ok: bool) {
+        let cell = self
+            .templates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(spec.runtime, spec.memory_mb))
+            .cloned();
+        let Some(cell) = cell else { return };
+        let Ok(mut state) = cell.try_lock() else {
+            return;
+        };
+        if ok {
+            state.restore_failures = 0;
+            return;
+        }
+        state.restore_failures += 1;
+        if state.restore_failures >= RESTORE_FAILURES {
+            tracing::warn!(
+                runtime = spec.runtime.as_str(),
+                memory_mb = spec.memory_mb,
+                "microvm restores keep failing; booting VMs instead (retry in 10 min)"
+            );
+            state.restore_failures = 0;
+            state.failed_at = Some(Instant::now());
+            state.snapshot = None;
+        }
+    }
+
     /// Boots a template to a ready bootstrap, stops it and saves it.
     async fn build_snapshot(
         &self,
@@ -481,7 +530,9 @@ impl MicroVmBackend {
         snapshot: &Snapshot,
     ) -> Result<(), SandboxError> {
         let mut partial_name = snapshot.dir.file_name().unwrap_or_default().to_os_string();
-        partial_name.push(".partial");
+        // Unique: another server sharing the image directory may be
+        // building the same snapshot.
+        partial_name.push(format!(".partial-{}", std::process::id()));
         let partial = Snapshot::new(
             snapshot.mode,
             snapshot.runtime,
@@ -490,6 +541,19 @@ impl MicroVmBackend {
         );
         let _ = std::fs::remove_dir_all(&partial.dir);
         std::fs::create_dir_all(&partial.dir)?;
+        let result = self.save_template(spec, snapshot, &partial).await;
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&partial.dir);
+        }
+        result
+    }
+
+    async fn save_template(
+        &self,
+        spec: &SandboxSpec,
+        snapshot: &Snapshot,
+        partial: &Snapshot,
+    ) -> Result<(), SandboxError> {
         let template = SandboxSpec {
             id: format!(
                 "template-{}-{}m-{}",
@@ -501,21 +565,43 @@ impl MicroVmBackend {
             ..spec.clone()
         };
         let booted = self
-            .launch(&template, self.accel, Role::Template(&partial))
+            .launch(&template, self.accel, Role::Template(partial))
             .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let saved = async {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
             let qmp_path = self.config.run_dir.join(&template.id).join("qmp.sock");
             let mut qmp = Qmp::connect(&qmp_path, deadline).await?;
             if snapshot.mode == SnapshotMode::Mapped {
                 qmp.ignore_shared().await?;
             }
             qmp.execute("stop", json!({})).await?;
-            let uri = format!("exec:cat > {}", shell_quote(&partial.state()));
+            // `cat` may still be writing when QEMU reports completion: the
+            // file gets its final name only once `cat` is done.
+            let tmp = partial.dir.join("state.tmp");
+            let uri = format!(
+                "exec:cat > {} && mv {} {}",
+                shell_quote(&tmp),
+                shell_quote(&tmp),
+                shell_quote(&partial.state())
+            );
             qmp.execute("migrate", json!({ "uri": uri })).await?;
-            qmp.wait_migration(deadline).await
-        }
-        .await;
+            qmp.wait_migration(deadline).await?;
+            while !partial.state().exists() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(SandboxError::Backend(
+                        "the snapshot file never completed".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(())
+        };
+        let saved = match tokio::time::timeout_at(deadline, saved).await {
+            Ok(r) => r,
+            Err(_) => Err(SandboxError::Backend(
+                "saving the snapshot timed out".into(),
+            )),
+        };
         booted.handle.destroy().await;
         drop(booted.channel);
         saved?;
@@ -703,13 +789,13 @@ impl Backend for MicroVmBackend {
         if let Some(mode) = self.config.snapshots {
             if let Some(snapshot) = self.snapshot_for(spec, mode).await {
                 match self.restore(spec, &snapshot).await {
-                    Ok(booted) => return Ok(booted),
+                    Ok(booted) => {
+                        self.restore_outcome(spec, true);
+                        return Ok(booted);
+                    }
                     Err(e) => {
                         tracing::warn!(sandbox = %spec.id, error = %e, "snapshot restore failed; booting instead");
-                        if !matches!(e, SandboxError::BootTimeout(_)) {
-                            // Possibly a bad snapshot: the next boot rebuilds it.
-                            let _ = std::fs::remove_dir_all(&snapshot.dir);
-                        }
+                        self.restore_outcome(spec, false);
                     }
                 }
             }

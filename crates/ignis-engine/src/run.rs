@@ -180,12 +180,14 @@ impl Inner {
                     }
                 }
             }
-            self.send_records(records);
             self.release(sandbox, &function.name);
             if let Some(answer) = last_answer {
                 answer.send();
             }
             self.changed.notify_waiters();
+            // Recording (metrics, aggregates, the record channel) happens
+            // after the caller has its answer: it is off the latency path.
+            self.send_records(records);
             return;
         };
         if let Some(answer) = last_answer.take() {

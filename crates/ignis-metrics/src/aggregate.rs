@@ -191,11 +191,16 @@ impl Aggregator {
             .or_default()
             .bucket(second)
             .observe(r);
-        self.series
-            .entry(r.function.clone())
-            .or_default()
-            .bucket(second)
-            .observe(r);
+        // No allocation for a function already in memory (the common case).
+        match self.series.get_mut(&r.function) {
+            Some(series) => series.bucket(second).observe(r),
+            None => self
+                .series
+                .entry(r.function.clone())
+                .or_default()
+                .bucket(second)
+                .observe(r),
+        }
         let oldest = second - RETENTION_S;
         if let Some(s) = self.series.get_mut("") {
             if s.ring.front().is_some_and(|(t, _)| *t < oldest) {

@@ -332,7 +332,31 @@ impl Metrics {
     }
 
     /// Counts a finished invocation everywhere.
+    /// Counts a batch of finished calls: the same as `observe` on each,
+    /// with the aggregator locked once.
+    pub fn observe_batch(&self, records: &[InvocationRecord]) {
+        if records.is_empty() {
+            return;
+        }
+        for r in records {
+            self.observe_families(r);
+        }
+        if let Ok(mut agg) = self.aggregator.lock() {
+            for r in records {
+                agg.observe(r);
+            }
+        }
+    }
+
+    /// Counts one finished call in every metric and aggregate.
     pub fn observe(&self, r: &InvocationRecord) {
+        self.observe_families(r);
+        if let Ok(mut agg) = self.aggregator.lock() {
+            agg.observe(r);
+        }
+    }
+
+    fn observe_families(&self, r: &InvocationRecord) {
         let function = r.function.clone();
         let backend = r.backend.as_str().to_string();
         let start = r.start.map_or("none", StartKind::as_str).to_string();
@@ -382,9 +406,6 @@ impl Metrics {
         self.response_bytes
             .get_or_create(&fl)
             .inc_by(r.response_bytes);
-        if let Ok(mut agg) = self.aggregator.lock() {
-            agg.observe(r);
-        }
     }
 
     /// The Prometheus text exposition (OpenMetrics).

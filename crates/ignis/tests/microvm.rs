@@ -96,6 +96,24 @@ fn vm_cmdline(sandbox: &str) -> Option<String> {
     })
 }
 
+/// Snapshot directories (in the shared image directory) whose name has `key`.
+fn snapshot_dirs(key: &str) -> Vec<std::path::PathBuf> {
+    let images = std::env::var("IGNIS_IMAGE_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../ignis-data/images").to_string()
+    });
+    let mut out = Vec::new();
+    for image in std::fs::read_dir(images).into_iter().flatten().flatten() {
+        let snapshots = image.path().join("snapshots");
+        for snap in std::fs::read_dir(snapshots).into_iter().flatten().flatten() {
+            let name = snap.file_name().to_string_lossy().to_string();
+            if name.contains(&format!("-{key}-")) && !name.contains(".partial") {
+                out.push(snap.path());
+            }
+        }
+    }
+    out
+}
+
 fn vm_running(sandbox: &str) -> bool {
     vm_cmdline(sandbox).is_some()
 }
@@ -258,6 +276,39 @@ fn functions_behave_the_same_in_microvms() {
         let r = s.invoke(name, &json!({"hog": true}));
         assert_eq!(r.status, 502, "{name}: {}", r.text);
         assert_eq!(r.body["error"]["type"], "OutOfMemory", "{name}: {}", r.text);
+    }
+
+    // A broken snapshot: restores fail, sandboxes boot instead, calls succeed.
+    // Its own memory size gives it its own snapshot, built fresh each run.
+    for dir in snapshot_dirs("python3-192m") {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    let deploy_192 = |name: &str| {
+        s.deploy(
+            &json!({"name": name, "runtime": "python3", "handler": "main.handler",
+            "backend": "microvm", "memory_mb": 192, "code": {"files": {"main.py": PY}}}),
+        );
+    };
+    deploy_192("vm-192a");
+    let r = s.invoke("vm-192a", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let dirs = snapshot_dirs("python3-192m");
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    std::fs::write(dirs[0].join("state.mig"), b"not a migration stream").unwrap();
+    for name in ["vm-192b", "vm-192c"] {
+        deploy_192(name);
+        let r = s.invoke(name, &json!({}));
+        assert_eq!(r.status, 200, "{name}: {}", r.text);
+    }
+    wait_for("a 192 MB VM booted after a failed restore", 120, || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let c = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            c.contains("qemu") && c.contains("-m 192M") && !c.contains("-incoming")
+        })
+    });
+    for dir in snapshot_dirs("python3-192m") {
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     // Still serving.

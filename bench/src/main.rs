@@ -211,9 +211,26 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(http.get(url).send().await?.json().await?)
+}
+
 async fn deploy(http: &reqwest::Client, url: &str, rt: &Runtime) -> anyhow::Result<()> {
-    let create = json!({"name": rt.function, "runtime": rt.runtime, "handler": rt.handler,
-        "backend": rt.backend, "max_concurrency": 4, "code": {"files": {rt.file: rt.source}}});
+    deploy_with(http, url, rt, json!({"max_concurrency": 4})).await
+}
+
+/// Creates `rt`'s function with `config` (pool and limit fields) added.
+async fn deploy_with(
+    http: &reqwest::Client,
+    url: &str,
+    rt: &Runtime,
+    config: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut create = json!({"name": rt.function, "runtime": rt.runtime, "handler": rt.handler,
+        "backend": rt.backend, "code": {"files": {rt.file: rt.source}}});
+    if let (Some(create), Some(config)) = (create.as_object_mut(), config.as_object()) {
+        create.extend(config.clone());
+    }
     let r = http
         .post(format!("{url}/api/v1/functions"))
         .json(&create)
@@ -289,12 +306,7 @@ async fn bench_cold(
         if stem {
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
-                let pools: serde_json::Value = http
-                    .get(format!("{url}/api/v1/pools"))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let pools = get_json(http, &format!("{url}/api/v1/pools")).await?;
                 let ready = pools["stem_cells"]
                     .as_array()
                     .into_iter()
@@ -637,13 +649,8 @@ const USD_PER_GIB_HOUR: f64 = 0.005;
 const DENSITY_N: u32 = 8;
 
 fn mem_available_mib() -> f64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    ignis_core::proc_kib(&meminfo, "MemAvailable:").unwrap_or(0) as f64 / 1024.0
 }
 
 /// Pre-warms DENSITY_N idle sandboxes of a fresh function and returns the
@@ -654,25 +661,22 @@ async fn host_memory_per_idle(
     rt: &Runtime,
 ) -> anyhow::Result<f64> {
     let name: &'static str = Box::leak(format!("{}-density", rt.function).into_boxed_str());
-    let create = json!({"name": name, "runtime": rt.runtime, "handler": rt.handler,
-        "backend": rt.backend, "max_concurrency": DENSITY_N + 2, "min_warm": DENSITY_N,
-        "code": {"files": {rt.file: rt.source}}});
+    let density = Runtime {
+        function: name,
+        ..*rt
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = mem_available_mib();
-    let r = http
-        .post(format!("{url}/api/v1/functions"))
-        .json(&create)
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "deploy: {}", r.text().await?);
+    deploy_with(
+        http,
+        url,
+        &density,
+        json!({"max_concurrency": DENSITY_N + 2, "min_warm": DENSITY_N}),
+    )
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let pools: serde_json::Value = http
-            .get(format!("{url}/api/v1/pools"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let pools = get_json(http, &format!("{url}/api/v1/pools")).await?;
         let idle = pools["functions"]
             .as_array()
             .into_iter()
@@ -710,12 +714,7 @@ async fn function_resources(
     url: &str,
     name: &str,
 ) -> anyhow::Result<(u64, f64, u64)> {
-    let s: serde_json::Value = http
-        .get(format!("{url}/api/v1/metrics/summary?window=1m"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let s = get_json(http, &format!("{url}/api/v1/metrics/summary?window=1m")).await?;
     let r = &s["functions"][name]["resources"];
     Ok((
         r["sandboxes"].as_u64().unwrap_or(0),

@@ -13,7 +13,31 @@ pub use function::{
 };
 pub use invocation::{InvocationRecord, InvocationStatus, StartKind, Trigger};
 
+/// The value of a `Key:   123 kB` line in the text of a /proc file
+/// (`/proc/meminfo`, `/proc/PID/status`, `smaps_rollup`), in KiB. `key`
+/// includes the colon. Parsing only: the caller reads the file.
+pub fn proc_kib(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Current Unix time in milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_kib_reads_a_field() {
+        let text = "MemTotal:       24576000 kB\nMemAvailable:    1234 kB\nPss:  7 kB\n";
+        assert_eq!(super::proc_kib(text, "MemAvailable:"), Some(1234));
+        assert_eq!(super::proc_kib(text, "Pss:"), Some(7));
+        assert_eq!(super::proc_kib(text, "VmRSS:"), None);
+    }
 }

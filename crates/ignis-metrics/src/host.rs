@@ -35,12 +35,7 @@ impl HostSampler {
             self.last = Some((busy, total));
         }
         if let Ok(mem) = std::fs::read_to_string("/proc/meminfo") {
-            let field = |name: &str| {
-                mem.lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    .map_or(0, |kb| kb * 1024)
-            };
+            let field = |name: &str| ignis_core::proc_kib(&mem, name).map_or(0, |kb| kb * 1024);
             u.memory_total_bytes = field("MemTotal:");
             u.memory_used_bytes = u.memory_total_bytes.saturating_sub(field("MemAvailable:"));
         }

@@ -323,19 +323,8 @@ impl MicroVmBackend {
             }
             Ok(Channel::new(r, w))
         };
-        match booted.await {
-            Ok(channel) => {
-                vm.cap_cpu(spec.cpus);
-                Ok(Booted {
-                    handle: vm,
-                    channel,
-                })
-            }
-            Err(e) => {
-                vm.destroy().await;
-                Err(e)
-            }
-        }
+        let channel = booted.await;
+        settle(vm, spec, channel).await
     }
 
     /// Restores a clone of `snapshot` and gives it its own identity.
@@ -356,7 +345,7 @@ impl MicroVmBackend {
                 let uri = format!("exec:cat {}", shell_quote(&snapshot.state()));
                 qmp.execute("migrate-incoming", json!({ "uri": uri }))
                     .await?;
-                qmp.wait_migration(deadline).await?;
+                qmp.wait_migration().await?;
                 // A VM started with `-incoming` stays paused after loading.
                 qmp.execute("cont", json!({})).await.map(|_| ())
             };
@@ -407,19 +396,8 @@ impl MicroVmBackend {
             );
             Ok(Channel::new(r, w))
         };
-        match restored.await {
-            Ok(channel) => {
-                vm.cap_cpu(spec.cpus);
-                Ok(Booted {
-                    handle: vm,
-                    channel,
-                })
-            }
-            Err(e) => {
-                vm.destroy().await;
-                Err(e)
-            }
-        }
+        let channel = restored.await;
+        settle(vm, spec, channel).await
     }
 
     /// The snapshot for `spec`'s (runtime, memory size), built on first use
@@ -585,13 +563,8 @@ impl MicroVmBackend {
                 shell_quote(&partial.state())
             );
             qmp.execute("migrate", json!({ "uri": uri })).await?;
-            qmp.wait_migration(deadline).await?;
+            qmp.wait_migration().await?;
             while !partial.state().exists() {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(SandboxError::Backend(
-                        "the snapshot file never completed".into(),
-                    ));
-                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Ok(())
@@ -709,6 +682,28 @@ impl MicroVmBackend {
     }
 }
 
+/// A VM that came up is capped at its CPU share and handed over; one that
+/// did not is destroyed.
+async fn settle(
+    vm: Arc<Vm>,
+    spec: &SandboxSpec,
+    channel: Result<Channel, SandboxError>,
+) -> Result<Booted, SandboxError> {
+    match channel {
+        Ok(channel) => {
+            vm.cap_cpu(spec.cpus);
+            Ok(Booted {
+                handle: vm,
+                channel,
+            })
+        }
+        Err(e) => {
+            vm.destroy().await;
+            Err(e)
+        }
+    }
+}
+
 /// The guest's first line on the channel (read byte by byte, so that
 /// nothing after it is consumed before the [`Channel`] takes over).
 async fn first_line(
@@ -810,21 +805,12 @@ impl Backend for MicroVmBackend {
     async fn remove_orphans(&self) -> Result<usize, SandboxError> {
         let marker = format!("ignis.instance={}", self.config.instance);
         let mut n = 0;
-        if let Ok(entries) = std::fs::read_dir("/proc") {
-            for e in entries.flatten() {
-                let pid = e.file_name().to_string_lossy().to_string();
-                if !pid.bytes().all(|b| b.is_ascii_digit()) {
-                    continue;
-                }
-                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&marker)
-                    && pid != std::process::id().to_string()
-                {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-9", &pid])
-                        .status();
-                    n += 1;
-                }
+        for (pid, cmdline) in crate::processes() {
+            if cmdline.contains(&marker) && pid != std::process::id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status();
+                n += 1;
             }
         }
         if let Ok(entries) = std::fs::read_dir(&self.config.run_dir) {
@@ -869,33 +855,17 @@ impl Vm {
             return None;
         }
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        let kb = |key: &str| -> Option<u64> {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .ok()
-        };
+        let kb = |key: &str| ignis_core::proc_kib(&status, key);
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
         // Fields after the command name: utime and stime are the 12th and 13th.
         let rest = stat.rsplit_once(')')?.1;
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let ticks: u64 =
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        let pss = || -> Option<u64> {
+        let pss = || {
             let rollup =
                 std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid)).ok()?;
-            rollup
-                .lines()
-                .find_map(|l| l.strip_prefix("Pss:"))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
+            ignis_core::proc_kib(&rollup, "Pss:")
         };
         let memory_kb = if proportional {
             pss().or_else(|| kb("VmRSS:"))

@@ -71,12 +71,9 @@ fn remove_stale(cache_dir: &Path, current: &Path) {
     let Ok(entries) = std::fs::read_dir(cache_dir) else {
         return;
     };
-    let in_use: Vec<String> = std::fs::read_dir("/proc")
+    let in_use: Vec<String> = crate::processes()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .map(|(_, cmdline)| cmdline)
         .filter(|c| c.contains("qemu"))
         .collect();
     for e in entries.flatten() {

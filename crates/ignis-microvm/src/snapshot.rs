@@ -161,11 +161,9 @@ impl Qmp {
         }
     }
 
-    /// Polls `query-migrate` until it completes (either direction).
-    pub(crate) async fn wait_migration(
-        &mut self,
-        deadline: tokio::time::Instant,
-    ) -> Result<(), SandboxError> {
+    /// Polls `query-migrate` until it completes (either direction). Callers
+    /// bound it with their own deadline.
+    pub(crate) async fn wait_migration(&mut self) -> Result<(), SandboxError> {
         loop {
             let status = self.execute("query-migrate", json!({})).await?;
             match status["status"].as_str().unwrap_or("") {
@@ -178,9 +176,6 @@ impl Qmp {
                     )))
                 }
                 _ => {}
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(qmp_error("migration did not finish in time"));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

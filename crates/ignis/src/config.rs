@@ -134,11 +134,7 @@ impl ServeConfig {
 pub fn default_memory_budget_mb() -> u64 {
     let total_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
+        .and_then(|s| ignis_core::proc_kib(&s, "MemTotal:"))
         .unwrap_or(4 * 1024 * 1024);
     total_kb / 1024 / 2
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server};
+use common::{wait_for, Reply, Server};
 use serde_json::{json, Value};
 
 fn docker_server() -> Option<Server> {
@@ -717,14 +717,6 @@ fn sandboxes_of(s: &Server) -> Vec<String> {
         .collect()
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_new_functions_first_call_is_served_by_a_stem_cell() {
     let Some(s) = docker_server() else { return };
@@ -742,7 +734,7 @@ fn a_new_functions_first_call_is_served_by_a_stem_cell() {
         js("exports.handler = async () => 'js';\n"),
         json!({}),
     );
-    wait_for("two ready stem cells", || {
+    wait_for("two ready stem cells", 30, || {
         let p = s.get("/api/v1/pools");
         p.body["stem_cells"]
             .as_array()
@@ -797,7 +789,7 @@ fn a_timeout_inside_a_batch_requeues_the_rest() {
     // Calls 1 and 2 went out in one batch with 3 and 4; 3 and 4 were
     // re-queued after the timeout and served by a new sandbox.
     let mut recs = Vec::new();
-    wait_for("six records", || {
+    wait_for("six records", 30, || {
         let body = s.get("/api/v1/functions/batch/invocations?limit=10").body;
         recs = body["invocations"].as_array().cloned().unwrap_or_default();
         recs.len() >= 6
@@ -913,7 +905,7 @@ fn a_killed_container_is_replaced() {
     );
     let idle =
         |s: &Server| s.get("/api/v1/pools").body["functions"][0]["sandboxes"]["idle"].as_u64();
-    wait_for("a warm sandbox", || idle(&s) == Some(1));
+    wait_for("a warm sandbox", 30, || idle(&s) == Some(1));
     // Kill every container of this server (the warm one and the stem
     // cells) from outside, as an operator or the kernel might.
     let before: Vec<String> = sandboxes_of(&s);
@@ -924,7 +916,7 @@ fn a_killed_container_is_replaced() {
             .output()
             .unwrap();
     }
-    wait_for("a replacement", || {
+    wait_for("a replacement", 30, || {
         idle(&s) == Some(1) && sandboxes_of(&s).iter().any(|id| !before.contains(id))
     });
     let r = s.invoke("keep", &json!({}));

@@ -11,9 +11,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Reply, Server};
+use common::{wait_for, Reply, Server};
 use serde_json::{json, Value};
 
 fn skip() -> bool {
@@ -78,31 +76,32 @@ exports.handler = async (event, context) => {
 };
 "#;
 
-fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+/// The command lines (arguments joined by spaces) of running QEMU processes.
+fn qemu_cmdlines() -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("qemu"))
+        .collect()
 }
 
 /// The QEMU command line of a sandbox's VM, if it runs.
 fn vm_cmdline(sandbox: &str) -> Option<String> {
-    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
-        let c = std::fs::read(e.path().join("cmdline")).ok()?;
-        let c = String::from_utf8_lossy(&c).replace('\0', " ");
-        c.contains(&format!("ignis.sandbox={sandbox} "))
-            .then_some(c)
-    })
+    qemu_cmdlines()
+        .into_iter()
+        .find(|c| c.contains(&format!("ignis.sandbox={sandbox} ")))
 }
 
 /// Snapshot directories (in the shared image directory) whose name has `key`.
 fn snapshot_dirs(key: &str) -> Vec<std::path::PathBuf> {
-    let images = std::env::var("IGNIS_IMAGE_DIR").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../ignis-data/images").to_string()
-    });
     let mut out = Vec::new();
-    for image in std::fs::read_dir(images).into_iter().flatten().flatten() {
+    for image in std::fs::read_dir(common::image_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let snapshots = image.path().join("snapshots");
         for snap in std::fs::read_dir(snapshots).into_iter().flatten().flatten() {
             let name = snap.file_name().to_string_lossy().to_string();
@@ -301,11 +300,9 @@ fn functions_behave_the_same_in_microvms() {
         assert_eq!(r.status, 200, "{name}: {}", r.text);
     }
     wait_for("a 192 MB VM booted after a failed restore", 120, || {
-        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-            let c = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let c = String::from_utf8_lossy(&c).replace('\0', " ");
-            c.contains("qemu") && c.contains("-m 192M") && !c.contains("-incoming")
-        })
+        qemu_cmdlines()
+            .iter()
+            .any(|c| c.contains("-m 192M") && !c.contains("-incoming"))
     });
     for dir in snapshot_dirs("python3-192m") {
         let _ = std::fs::remove_dir_all(dir);

@@ -84,12 +84,7 @@ impl Server {
             .arg(&self.data_dir)
             .args(&self.args)
             // Images are built once (scripts/test.sh) and shared.
-            .env(
-                "IGNIS_IMAGE_DIR",
-                std::env::var("IGNIS_IMAGE_DIR").unwrap_or_else(|_| {
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/../../ignis-data/images").to_string()
-                }),
-            )
+            .env("IGNIS_IMAGE_DIR", image_dir())
             .envs(self.env.iter().cloned())
             .env(
                 "RUST_LOG",
@@ -217,6 +212,22 @@ impl Drop for Server {
 }
 
 /// A zip archive of `files`, base64-encoded.
+/// The image directory every test server shares (built by scripts/test.sh).
+pub fn image_dir() -> String {
+    std::env::var("IGNIS_IMAGE_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../ignis-data/images").to_string()
+    })
+}
+
+/// Polls `cond` every 100 ms until it holds; fails the test after `secs`.
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn zip_b64(files: &[(&str, &str)]) -> String {
     use base64::Engine as _;
     use std::io::Write;

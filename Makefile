@@ -1,11 +1,14 @@
-# The README's two commands.
-.PHONY: run test bench
+# The README's two commands, and the install step both of them rely on.
+.PHONY: run test install bench
 
-run:   ## install what is missing and run the server
+run:     ## install what is missing, put `ignis` on the PATH, run the server
 	bash scripts/run.sh
 
-test:  ## run every check and test
+test:    ## run every check and test
 	bash scripts/test.sh
 
-bench: ## run the benchmarks, write bench/results/
+install: ## build ignis (release) and install it as /usr/local/bin/ignis
+	bash scripts/install.sh
+
+bench:   ## run the benchmarks, write bench/results/
 	bash bench/run.sh

@@ -14,7 +14,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== runtime image"
 cargo build --locked --bin ignis
-./target/debug/ignis images build --data-dir ignis-data
+./target/debug/ignis images build
 
 echo "== bootstrap unit tests (python)"
 python3 -m unittest discover -s runtimes/python -p 'test_*.py'

@@ -1,8 +1,14 @@
 //! The deployed functions, from the store, with an in-memory index by name
 //! and by route so that the invoke path never waits for SQLite.
+//!
+//! The registry also decides when code may be collected: a function version
+//! that was replaced or deleted may still be in use (a call accepted before
+//! the change holds its `Arc<Function>` while its sandbox cold-starts and
+//! reads the code). Such versions are remembered by weak reference, and
+//! their code is kept until the last holder lets go.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use ignis_core::Function;
 use ignis_store::{Store, StoreError};
@@ -18,6 +24,8 @@ struct Index {
 pub struct Registry {
     store: Arc<dyn Store>,
     index: RwLock<Index>,
+    /// Versions replaced or deleted while calls may still hold them.
+    retired: Mutex<Vec<Weak<Function>>>,
 }
 
 impl Registry {
@@ -32,7 +40,37 @@ impl Registry {
         Ok(Self {
             store,
             index: RwLock::new(index),
+            retired: Mutex::default(),
         })
+    }
+
+    /// Removes code no function version refers to and no call in flight
+    /// needs. Run after deletes and updates, and periodically (code a call
+    /// held past its function's deletion goes once the call is done).
+    pub async fn collect_garbage(&self) -> Result<usize, StoreError> {
+        let keep: HashSet<String> = {
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            retired.retain(|w| w.strong_count() > 0);
+            let index = self.read();
+            retired
+                .iter()
+                .filter_map(Weak::upgrade)
+                .chain(index.by_name.values().cloned())
+                .map(|f| f.code_sha256.clone())
+                .collect()
+        };
+        let removed = self.store.collect_garbage(&keep).await?;
+        if removed > 0 {
+            tracing::debug!(removed, "collected unreferenced code archives");
+        }
+        Ok(removed)
+    }
+
+    fn retire(&self, old: &Arc<Function>) {
+        self.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(old));
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -86,6 +124,7 @@ impl Registry {
             if let Some(route) = &old.config.route {
                 index.by_route.remove(route);
             }
+            self.retire(&old);
         }
         if let Some(route) = &f.config.route {
             index.by_route.insert(route.clone(), f.name.clone());
@@ -94,14 +133,16 @@ impl Registry {
         f
     }
 
-    pub fn remove(&self, name: &str) {
+    /// Forgets a deleted function; returns what it was.
+    pub fn remove(&self, name: &str) -> Option<Arc<Function>> {
         let mut index = self.write();
-        if let Some(old) = index.by_name.remove(name) {
-            if let Some(route) = &old.config.route {
-                if index.by_route.get(route).map(String::as_str) == Some(name) {
-                    index.by_route.remove(route);
-                }
+        let old = index.by_name.remove(name)?;
+        if let Some(route) = &old.config.route {
+            if index.by_route.get(route).map(String::as_str) == Some(name) {
+                index.by_route.remove(route);
             }
         }
+        self.retire(&old);
+        Some(old)
     }
 }

@@ -67,9 +67,16 @@ pub async fn ensure_rootfs(
         return Ok(dir);
     }
     tokio::fs::create_dir_all(cache_dir).await?;
-    let script = cache_dir.join("rootfs.sh");
+    remove_abandoned(cache_dir);
+    // The cache is shared by every server on the machine: each build has
+    // its own staging names, and the first complete one wins.
+    let staging = cache_dir.join(format!(
+        "rootfs-{}.{}.partial",
+        rootfs_hash(),
+        std::process::id()
+    ));
+    let script = cache_dir.join(format!("rootfs.{}.sh", std::process::id()));
     tokio::fs::write(&script, RECIPE).await?;
-    let staging = cache_dir.join(format!("rootfs-{}.partial", rootfs_hash()));
     progress("root filesystem: building from Debian packages (about 40 s)");
     let mut child = tokio::process::Command::new("bash")
         .arg(&script)
@@ -85,15 +92,55 @@ pub async fn ensure_rootfs(
         }
     }
     let status = child.wait().await?;
+    let _ = tokio::fs::remove_file(&script).await;
     if !status.success() {
+        let _ = tokio::fs::remove_dir_all(&staging).await;
         return Err(ImageError::Recipe {
             status: status.to_string(),
         });
     }
     tokio::fs::write(staging.join(".complete"), b"").await?;
-    let _ = tokio::fs::remove_dir_all(&dir).await;
-    tokio::fs::rename(&staging, &dir).await?;
+    publish(&staging, &dir, &dir.join(".complete")).await?;
     Ok(dir)
+}
+
+/// Removes staging leftovers (`NAME.PID.partial`) of builds whose process
+/// is gone (a server killed while building).
+pub fn remove_abandoned(cache_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_suffix(".partial")
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Moves a finished build from `staging` to `dir`, unless another build
+/// got there first (`done` exists): then ours is discarded. A partial
+/// leftover at `dir` (no `done`) is replaced.
+pub async fn publish(staging: &Path, dir: &Path, done: &Path) -> std::io::Result<()> {
+    if tokio::fs::try_exists(done).await.unwrap_or(false) {
+        return tokio::fs::remove_dir_all(staging).await;
+    }
+    let _ = tokio::fs::remove_dir_all(dir).await;
+    match tokio::fs::rename(staging, dir).await {
+        Ok(()) => Ok(()),
+        // Lost a race with another server's build.
+        Err(_) if tokio::fs::try_exists(done).await.unwrap_or(false) => {
+            tokio::fs::remove_dir_all(staging).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the image of this build is in the Engine.

@@ -35,6 +35,15 @@ impl Inner {
         }
         let mut st = self.lock();
         let name = function.name.clone();
+        if let Some(&deleted) = st.removed.get(&name) {
+            if function.version <= deleted {
+                return Err(IgnisError::not_found(format!(
+                    "function `{name}` was deleted"
+                )));
+            }
+            // Created again since.
+            st.removed.remove(&name);
+        }
         let is_new = !st.functions.contains_key(&name);
         let fs = st
             .functions
@@ -597,7 +606,10 @@ impl Inner {
                 ))
             }
             Ok(Err(e)) => {
-                let reason = sandbox.handle.exit_reason().await;
+                let reason = match e {
+                    ignis_sandbox::ChannelError::Exited(reason) => reason,
+                    _ => sandbox.handle.exit_reason().await,
+                };
                 return Err(death_error(reason, &format!("during initialization ({e})")));
             }
             Ok(Ok(reply)) => reply,

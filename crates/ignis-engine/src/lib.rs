@@ -209,6 +209,10 @@ struct State {
     backoff: HashMap<BackendKind, Backoff>,
     /// Where the next round-robin pass over waiting functions starts.
     cursor: usize,
+    /// Deleted functions and the last version they had: a call of such a
+    /// version that arrives after the delete (its request was accepted just
+    /// before) is refused instead of bringing the function back.
+    removed: HashMap<String, u64>,
 }
 
 struct Inner {
@@ -450,9 +454,12 @@ impl Engine {
         self.inner.maintain(&mut st);
     }
 
-    /// A function was deleted: queued calls fail, sandboxes are drained.
-    pub fn function_removed(&self, name: &str) {
+    /// A function was deleted at `version`: queued calls fail, sandboxes
+    /// are drained; calls already starting finish with their version.
+    pub fn function_removed(&self, name: &str, version: u64) {
         let mut st = self.inner.lock();
+        let last = st.removed.entry(name.to_string()).or_default();
+        *last = (*last).max(version);
         let Some(mut fs) = st.functions.remove(name) else {
             return;
         };

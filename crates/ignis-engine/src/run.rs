@@ -246,6 +246,7 @@ async fn why_dead(handle: &Arc<dyn SandboxHandle>, e: ChannelError) -> IgnisErro
                 "the sandbox sent a message over the channel's size limit",
             )
         }
+        ChannelError::Exited(reason) => death_error(reason, "while running the function"),
         ChannelError::Closed | ChannelError::Io(_) => {
             let reason: ExitReason = handle.exit_reason().await;
             death_error(reason, "while running the function")

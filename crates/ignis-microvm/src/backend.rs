@@ -26,6 +26,8 @@ use crate::snapshot::{fresh_seed, shell_quote, Qmp, Snapshot, SnapshotMode};
 const BOOTED: &str = r#"{"type":"booted"}"#;
 /// A KVM probe boot must answer within this.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a probe's verdict is trusted before the next start probes again.
+const PROBE_CACHE_FOR: Duration = Duration::from_secs(24 * 3600);
 /// A snapshot template boots under TCG in about 20 s; allow for a busy host.
 const TEMPLATE_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// After a failed snapshot build, or RESTORE_FAILURES restores in a row
@@ -173,7 +175,8 @@ impl MicroVmBackend {
         let (accel, note) = backend.probe().await;
         backend.accel = accel;
         backend.accel_note = note;
-        tracing::info!(accel = ?backend.accel, note = %backend.accel_note, "microvm backend ready");
+        // The server prints the backend's status (with this note) once.
+        tracing::debug!(accel = ?backend.accel, note = %backend.accel_note, "microvm backend ready");
         Ok(backend)
     }
 
@@ -185,6 +188,20 @@ impl MicroVmBackend {
         &self.accel_note
     }
 
+    /// Where the last KVM probe's verdict is kept: beside the image (a new
+    /// kernel or image probes again), for this QEMU.
+    fn probe_file(&self) -> PathBuf {
+        let dir = self
+            .config
+            .artifacts
+            .kernel
+            .parent()
+            .map_or_else(|| self.config.run_dir.clone(), Path::to_path_buf);
+        dir.join(format!("kvm-probe-{}", self.qemu_id))
+    }
+
+    /// KVM or TCG. A probe boot takes up to 8 s, so its verdict is cached
+    /// for a day in the (machine-wide) image directory.
     async fn probe(&self) -> (Accel, String) {
         if self.config.force_tcg {
             return (Accel::Tcg, "TCG (KVM disabled by configuration)".into());
@@ -192,6 +209,31 @@ impl MicroVmBackend {
         if !Path::new("/dev/kvm").exists() {
             return (Accel::Tcg, "TCG (no /dev/kvm)".into());
         }
+        let file = self.probe_file();
+        let fresh = std::fs::metadata(&file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < PROBE_CACHE_FOR);
+        if fresh {
+            if let Ok(verdict) = std::fs::read_to_string(&file) {
+                match verdict.split_once(' ') {
+                    Some(("kvm", _)) => return (Accel::Kvm, "KVM (probe boot answered)".into()),
+                    Some(("tcg", why)) => {
+                        return (Accel::Tcg, format!("TCG (KVM probe failed: {why})"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let (accel, note, verdict) = self.probe_boot().await;
+        if let Err(e) = std::fs::write(&file, verdict) {
+            tracing::debug!(error = %e, "cannot cache the KVM probe's verdict");
+        }
+        (accel, note)
+    }
+
+    async fn probe_boot(&self) -> (Accel, String, String) {
         let spec = SandboxSpec {
             id: format!("probe-{}", std::process::id()),
             runtime: Runtime::Python3,
@@ -202,12 +244,17 @@ impl MicroVmBackend {
         match self.launch(&spec, Accel::Kvm, Role::Boot).await {
             Ok(booted) => {
                 booted.handle.destroy().await;
-                (Accel::Kvm, "KVM (probe boot answered)".into())
+                (
+                    Accel::Kvm,
+                    "KVM (probe boot answered)".into(),
+                    "kvm ok".into(),
+                )
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "KVM probe boot failed; falling back to TCG (software emulation, much slower)");
-                (Accel::Tcg, format!("TCG (KVM probe failed: {e})"))
-            }
+            Err(e) => (
+                Accel::Tcg,
+                format!("TCG (KVM probe failed: {e})"),
+                format!("tcg {e}"),
+            ),
         }
     }
 
@@ -716,26 +763,52 @@ async fn first_line(
         let mut line = Vec::new();
         loop {
             let b = r.read_u8().await?;
-            if b == b'\n' {
+            if b != b'\n' {
+                line.push(b);
+            } else if !line.iter().all(u8::is_ascii_whitespace) {
                 return Ok::<_, std::io::Error>(line);
+            } else {
+                line.clear();
             }
-            line.push(b);
         }
     };
     match tokio::time::timeout_at(deadline, read_line).await {
         Err(_) => Err(SandboxError::BootTimeout(timeout)),
         Ok(Err(e)) => Err(SandboxError::BootFailed(format!(
-            "guest closed the channel while booting ({e}); console: {}",
+            "guest closed the channel while booting ({e}){}",
             console_tail(dir)
         ))),
-        Ok(Ok(line)) => Ok(String::from_utf8_lossy(&line).into_owned()),
+        Ok(Ok(line)) => {
+            let line = String::from_utf8_lossy(&line).into_owned();
+            match serde_json::from_str::<ignis_sandbox::protocol::Incoming>(&line) {
+                Ok(msg) if msg.kind == ignis_sandbox::protocol::EXITED => {
+                    Err(SandboxError::BootFailed(format!(
+                        "the bootstrap exited while starting ({:?}){}",
+                        msg.exit_reason(),
+                        console_tail(dir)
+                    )))
+                }
+                _ => Ok(line),
+            }
+        }
     }
 }
 
+/// `"; console: LAST LINES"`, or nothing when the console is empty.
 fn console_tail(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("console.log")).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().rev().take(5).collect();
-    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .rev()
+        .take(5)
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let tail: Vec<&str> = lines.into_iter().rev().collect();
+    format!("; console: {}", tail.join(" | "))
 }
 
 /// Caps the VMM process at `cpus` cores with a cgroup v1 CPU controller.
@@ -914,23 +987,14 @@ impl SandboxHandle for Vm {
             Ok(Ok(e)) => e.flatten(),
             _ => None,
         };
-        let console = tokio::fs::read_to_string(self.dir.join("console.log"))
-            .await
-            .unwrap_or_default();
-        if console.contains("Out of memory") || console.contains("oom-kill") {
-            return ExitReason::OutOfMemory;
-        }
         if self.killed.load(Ordering::SeqCst) {
             return ExitReason::Killed;
         }
-        // The guest init reports the bootstrap's exit status on the console.
-        let bootstrap_code = console
-            .lines()
-            .rev()
-            .find_map(|l| l.split("bootstrap exited with ").nth(1))
-            .and_then(|c| c.trim().parse::<i64>().ok());
+        // A bootstrap that exits is reported on the channel by the guest
+        // init (`exited`, with its code and whether the OOM killer struck):
+        // the channel closing without it means the VMM itself died.
         ExitReason::Crashed {
-            exit_code: bootstrap_code.or(code.map(i64::from)),
+            exit_code: code.map(i64::from),
         }
     }
 

@@ -79,7 +79,6 @@ fn remove_stale(cache_dir: &Path, current: &Path) {
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         let stale = name.starts_with("microvm-")
-            && name != "microvm-boot"
             && !name.ends_with(".partial")
             && e.path() != current
             && e.path().is_dir()
@@ -105,33 +104,37 @@ pub async fn ensure_microvm_image(
     }
     let rootfs = ensure_rootfs(cache_dir, progress).await?;
     progress("microvm image: packing kernel, initramfs and ext4 root");
-    let boot = cache_dir.join("microvm-boot");
+    // Inputs and output under names of this build alone: the cache is
+    // shared by every server on the machine.
+    let pid = std::process::id();
+    let boot = cache_dir.join(format!("microvm-boot.{pid}.partial"));
     tokio::fs::create_dir_all(&boot).await?;
     tokio::fs::write(boot.join("bootstrap.py"), PYTHON_BOOTSTRAP).await?;
     tokio::fs::write(boot.join("bootstrap.js"), NODE_BOOTSTRAP).await?;
     tokio::fs::write(boot.join("guest-init"), GUEST_INIT).await?;
-    let script = cache_dir.join("microvm.sh");
-    tokio::fs::write(&script, PACKAGER).await?;
-    let staging = cache_dir.join(format!("microvm-{}.partial", microvm_hash()));
+    tokio::fs::write(boot.join("microvm.sh"), PACKAGER).await?;
+    let staging = cache_dir.join(format!("microvm-{}.{pid}.partial", microvm_hash()));
     let _ = tokio::fs::remove_dir_all(&staging).await;
     let out = tokio::process::Command::new("bash")
-        .arg(&script)
+        .arg(boot.join("microvm.sh"))
         .arg(&rootfs)
         .arg(&boot)
         .arg(&staging)
         .output()
-        .await?;
+        .await;
+    let _ = tokio::fs::remove_dir_all(&boot).await;
+    let out = out?;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         progress(line);
     }
     if !out.status.success() {
         progress(&String::from_utf8_lossy(&out.stderr));
+        let _ = tokio::fs::remove_dir_all(&staging).await;
         return Err(ImageError::Recipe {
             status: out.status.to_string(),
         });
     }
-    let _ = tokio::fs::remove_dir_all(&dir).await;
-    tokio::fs::rename(&staging, &dir).await?;
+    ignis_docker::image::publish(&staging, &dir, &artifacts.rootfs).await?;
     remove_stale(cache_dir, &dir);
     Ok(artifacts)
 }

@@ -4,7 +4,8 @@ use std::pin::Pin;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 
-use crate::protocol::Incoming;
+use crate::protocol::{self, Incoming};
+use crate::ExitReason;
 
 /// Longest line a sandbox may send: a 6 MiB result, JSON-escaped, plus
 /// 128 KiB of logs fits with room to spare.
@@ -20,6 +21,10 @@ pub enum ChannelError {
     LineTooLong,
     #[error("sandbox sent invalid JSON: {0}")]
     BadMessage(String),
+    /// The sandbox's init reported that the bootstrap exited (its last
+    /// message on the channel, sent before the sandbox goes away).
+    #[error("the bootstrap exited ({0:?})")]
+    Exited(ExitReason),
 }
 
 type Reader = Pin<Box<dyn AsyncRead + Send>>;
@@ -59,7 +64,27 @@ impl Channel {
 
     /// Reads the next message. Cancel-safe only between messages: a caller
     /// that drops this future mid-line must not use the channel again.
+    /// Empty lines are skipped; an `exited` message ends the channel as
+    /// [`ChannelError::Exited`], with the reason it gives.
     pub async fn recv(&mut self) -> Result<Incoming, ChannelError> {
+        loop {
+            self.read_line().await?;
+            if self.line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let msg: Incoming = serde_json::from_slice(&self.line).map_err(|e| {
+                let preview = String::from_utf8_lossy(&self.line[..self.line.len().min(200)]);
+                ChannelError::BadMessage(format!("{e}: {preview}"))
+            })?;
+            if msg.kind == protocol::EXITED {
+                return Err(ChannelError::Exited(msg.exit_reason()));
+            }
+            return Ok(msg);
+        }
+    }
+
+    /// Reads one line (without its newline) into `self.line`.
+    async fn read_line(&mut self) -> Result<(), ChannelError> {
         self.line.clear();
         loop {
             let buf = self.reader.fill_buf().await?;
@@ -78,9 +103,37 @@ impl Channel {
                 return Err(ChannelError::LineTooLong);
             }
         }
-        serde_json::from_slice(&self.line).map_err(|e| {
-            let preview = String::from_utf8_lossy(&self.line[..self.line.len().min(200)]);
-            ChannelError::BadMessage(format!("{e}: {preview}"))
-        })
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_exited_message_ends_the_channel_with_its_reason() {
+        let (host, mut guest) = tokio::io::duplex(4096);
+        let (r, w) = tokio::io::split(host);
+        let mut channel = Channel::new(r, w);
+        guest
+            .write_all(b"{\"type\":\"ready\"}\n\n{\"type\":\"exited\",\"code\":3,\"oom\":false}\n")
+            .await
+            .unwrap();
+        assert_eq!(channel.recv().await.unwrap().kind, "ready");
+        match channel.recv().await {
+            Err(ChannelError::Exited(ExitReason::Crashed { exit_code })) => {
+                assert_eq!(exit_code, Some(3))
+            }
+            other => panic!("{other:?}"),
+        }
+        guest
+            .write_all(b"{\"type\":\"exited\",\"code\":137,\"oom\":true}\n")
+            .await
+            .unwrap();
+        assert!(matches!(
+            channel.recv().await,
+            Err(ChannelError::Exited(ExitReason::OutOfMemory))
+        ));
     }
 }

@@ -79,9 +79,31 @@ pub struct Incoming {
     pub rss_bytes: Option<u64>,
     #[serde(default)]
     pub message: Option<String>,
+    /// `exited`: the bootstrap's exit status.
+    #[serde(default)]
+    pub code: Option<i64>,
+    /// `exited`: whether the guest kernel's OOM killer struck.
+    #[serde(default)]
+    pub oom: Option<bool>,
+}
+
+impl Incoming {
+    /// Why the sandbox is going away, from an `exited` message.
+    pub fn exit_reason(&self) -> crate::ExitReason {
+        if self.oom == Some(true) {
+            crate::ExitReason::OutOfMemory
+        } else {
+            crate::ExitReason::Crashed {
+                exit_code: self.code,
+            }
+        }
+    }
 }
 
 pub const READY: &str = "ready";
 pub const INIT_ERROR: &str = "init_error";
 pub const RESULT: &str = "result";
 pub const STATS: &str = "stats";
+/// Sent by a microVM's init after the bootstrap exited: `{"type":"exited",
+/// "code":N,"oom":bool}`.
+pub const EXITED: &str = "exited";

@@ -67,8 +67,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_functions(&self) -> Result<Vec<Function>, StoreError>;
 
-    /// Deletes a function and collects code no longer referenced. Returns
-    /// whether it existed.
+    /// Deletes a function (and its kept versions). Returns whether it
+    /// existed. Its code stays until [`Store::collect_garbage`] runs.
     async fn delete_function(&self, name: &str) -> Result<bool, StoreError>;
 
     /// The bytes of a code archive.
@@ -84,8 +84,13 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<InvocationRecord>, StoreError>;
 
-    /// Removes code blobs no function version refers to. Returns how many.
-    async fn collect_garbage(&self) -> Result<usize, StoreError>;
+    /// Removes code blobs no function version refers to, except the ones in
+    /// `keep`: code that calls in flight still need (a cold start reads the
+    /// code of the version its call was accepted for). Returns how many.
+    async fn collect_garbage(
+        &self,
+        keep: &std::collections::HashSet<String>,
+    ) -> Result<usize, StoreError>;
 
     /// Writes per-minute rollups (replacing rows of the same part).
     async fn write_rollups(&self, rollups: &[Rollup]) -> Result<(), StoreError>;

@@ -1,6 +1,7 @@
 //! The SQLite implementation of [`Store`]: one WAL-mode database file and a
 //! blob directory under the data directory.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -46,7 +47,10 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        embedded::migrations::runner().run(&mut conn)?;
+        let report = embedded::migrations::runner().run(&mut conn)?;
+        for m in report.applied_migrations() {
+            tracing::info!(migration = %m, "applied database migration");
+        }
         let blobs = BlobStore::open(data_dir.join("code"))?;
         let store = Self {
             inner: Arc::new(Inner {
@@ -56,7 +60,7 @@ impl SqliteStore {
             }),
         };
         let removed = store.inner.with_conn(|conn, blobs| {
-            let mut removed = collect(conn, blobs)?;
+            let mut removed = collect(conn, blobs, &HashSet::new())?;
             // Files whose row never committed (crash between write and commit).
             let known: std::collections::HashSet<String> = conn
                 .prepare("SELECT sha256 FROM code_blobs")?
@@ -163,14 +167,20 @@ fn config_json(config: &FunctionConfig) -> Result<String, StoreError> {
     serde_json::to_string(config).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Deletes blobs no function or kept version refers to.
-fn collect(conn: &Connection, blobs: &BlobStore) -> Result<usize, StoreError> {
+/// Deletes blobs no function or kept version refers to, except those in
+/// `keep` (code that work in flight still needs).
+fn collect(
+    conn: &Connection,
+    blobs: &BlobStore,
+    keep: &HashSet<String>,
+) -> Result<usize, StoreError> {
     let dead: Vec<String> = conn
         .prepare(
             "SELECT sha256 FROM code_blobs WHERE sha256 NOT IN
                 (SELECT code_sha256 FROM functions UNION SELECT code_sha256 FROM function_versions)",
         )?
-        .query_map([], |r| r.get(0))?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .filter(|sha| sha.as_ref().map_or(true, |sha| !keep.contains(sha)))
         .collect::<Result<_, _>>()?;
     for sha in &dead {
         conn.execute("DELETE FROM code_blobs WHERE sha256 = ?1", [sha])?;
@@ -326,7 +336,6 @@ impl Store for SqliteStore {
                 params![name, version - KEPT_VERSIONS],
             )?;
             let f = get(&tx, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))?;
-            collect(&tx, blobs)?;
             tx.commit()?;
             Ok(f)
         })
@@ -351,10 +360,9 @@ impl Store for SqliteStore {
 
     async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_string();
-        self.run(move |conn, blobs| {
+        self.run(move |conn, _| {
             let tx = conn.transaction()?;
             let n = tx.execute("DELETE FROM functions WHERE name = ?1", [&name])?;
-            collect(&tx, blobs)?;
             tx.commit()?;
             Ok(n > 0)
         })
@@ -433,8 +441,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn collect_garbage(&self) -> Result<usize, StoreError> {
-        self.run(|conn, blobs| collect(conn, blobs)).await
+    async fn collect_garbage(&self, keep: &HashSet<String>) -> Result<usize, StoreError> {
+        let keep = keep.clone();
+        self.run(move |conn, blobs| collect(conn, blobs, &keep))
+            .await
     }
 
     async fn write_rollups(&self, rollups: &[Rollup]) -> Result<(), StoreError> {
@@ -610,8 +620,16 @@ mod tests {
         ));
         assert!(store.delete_function("a").await.unwrap());
         assert!(!store.delete_function("a").await.unwrap());
-        // Code "2" was only used by `a`: collected. Code "1" is still used by `b`.
+        // A delete collects nothing by itself: calls in flight may still
+        // need the code. What they need is kept; the rest goes.
         let blobs = BlobStore::open(dir.path().join("code")).unwrap();
+        assert_eq!(blobs.list().unwrap().len(), 2);
+        let in_flight: HashSet<String> = [code("2").sha256].into();
+        assert_eq!(store.collect_garbage(&in_flight).await.unwrap(), 0);
+        store.read_code(&code("2").sha256).await.unwrap();
+        // Code "2" was only used by `a`: collected once nothing needs it.
+        // Code "1" is still used by `b`.
+        assert_eq!(store.collect_garbage(&HashSet::new()).await.unwrap(), 1);
         assert_eq!(blobs.list().unwrap(), vec![code("1").sha256]);
         // Re-creating `a` continues its version numbers.
         let a3 = store

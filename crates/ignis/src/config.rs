@@ -130,6 +130,33 @@ impl ServeConfig {
     }
 }
 
+/// The machine-wide cache of built images (root filesystem, Docker image
+/// tarball, microVM disk and snapshots), shared by every data directory:
+/// `/var/cache/ignis/images` where it can be written (root), else
+/// `$XDG_CACHE_HOME/ignis/images` (`~/.cache/ignis/images`).
+pub fn default_image_dir() -> PathBuf {
+    let system = PathBuf::from("/var/cache/ignis/images");
+    if writable_dir(&system) {
+        return system;
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("ignis").join("images")
+}
+
+/// Whether `dir` exists (or can be created) and a file can be made in it.
+fn writable_dir(dir: &Path) -> bool {
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
 /// Half of the host's memory, in MiB: the default sandbox memory budget.
 pub fn default_memory_budget_mb() -> u64 {
     let total_kb = std::fs::read_to_string("/proc/meminfo")

@@ -69,8 +69,9 @@ pub struct ServeArgs {
     /// Where functions, code and records are kept.
     #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Where built images (root filesystem, microVM disk) are cached
-    /// (default: DATA_DIR/images).
+    /// Where built images (root filesystem, microVM disk, snapshots) are
+    /// cached, shared by every data directory (default:
+    /// /var/cache/ignis/images, or ~/.cache/ignis/images).
     #[arg(long, env = "IGNIS_IMAGE_DIR", value_name = "DIR")]
     image_dir: Option<PathBuf>,
     /// The Docker engine's socket.
@@ -164,9 +165,9 @@ pub struct FnSpec {
 enum ImagesCommand {
     /// Build the runtime image from Debian packages (cached by recipe hash).
     Build {
-        #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// Image cache (default: DATA_DIR/images).
+        /// Image cache, shared by every data directory (default:
+        /// /var/cache/ignis/images, or ~/.cache/ignis/images when that is
+        /// not writable).
         #[arg(long, env = "IGNIS_IMAGE_DIR", value_name = "DIR")]
         image_dir: Option<PathBuf>,
         #[arg(long, env = "IGNIS_DOCKER_SOCKET", value_name = "PATH")]
@@ -208,11 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args, file.serve).await,
         Command::Images(ImagesCommand::Build {
-            data_dir,
             image_dir,
             docker_socket,
             force,
-        }) => serve::build_images(data_dir, image_dir, docker_socket, file.serve, force).await,
+        }) => serve::build_images(image_dir, docker_socket, file.serve, force).await,
         other => {
             let client = client::Client::new(&server, cli.json)?;
             client.run(other).await

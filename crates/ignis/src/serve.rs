@@ -12,7 +12,9 @@ use ignis_engine::{Engine, EngineConfig, Recorder};
 use ignis_sandbox::Backend;
 use ignis_store::{SqliteStore, Store};
 
-use crate::config::{default_memory_budget_mb, instance_id, ServeConfig, ServeFile};
+use crate::config::{
+    default_image_dir, default_memory_budget_mb, instance_id, ServeConfig, ServeFile,
+};
 use crate::ServeArgs;
 
 fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
@@ -31,7 +33,7 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
         image_dir: args
             .image_dir
             .or(file.image_dir)
-            .unwrap_or_else(|| data_dir.join("images")),
+            .unwrap_or_else(default_image_dir),
         docker_socket: args
             .docker_socket
             .or(file.docker_socket)
@@ -85,7 +87,11 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+        // refinery logs every migration's whole SQL at info: the store
+        // logs one line per applied migration instead.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,tower_http=warn,refinery_core=warn")
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -160,6 +166,22 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         },
         started: Instant::now(),
         instance: config.instance.clone(),
+    });
+    // Code that calls still held when its function was deleted or updated
+    // is collected once they are done.
+    // A weak reference: the task must not keep the engine (and with it the
+    // record writer, awaited at shutdown) alive.
+    tokio::spawn({
+        let state = Arc::downgrade(&state);
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let Some(state) = state.upgrade() else { return };
+                if let Err(e) = state.registry.collect_garbage().await {
+                    tracing::warn!(error = %e, "could not collect unreferenced code");
+                }
+            }
+        }
     });
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -257,18 +279,14 @@ async fn connect_docker(config: &ServeConfig) -> anyhow::Result<DockerBackend> {
 }
 
 pub async fn build_images(
-    data_dir: Option<PathBuf>,
     image_dir: Option<PathBuf>,
     docker_socket: Option<PathBuf>,
     file: ServeFile,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
-    let data_dir = data_dir
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from("ignis-data"));
     let image_dir = image_dir
         .or(file.image_dir)
-        .unwrap_or_else(|| data_dir.join("images"));
+        .unwrap_or_else(default_image_dir);
     let mut docker_config = DockerConfig::new(
         ignis_docker::image::image_tag(),
         std::env::temp_dir().join("ignis-images"),

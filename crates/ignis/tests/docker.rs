@@ -923,3 +923,151 @@ fn a_killed_container_is_replaced() {
     assert_eq!(r.body, json!("ok"));
     assert_eq!(r.header("x-ignis-start"), "warm");
 }
+
+/// Calls accepted before a delete or an update of their function, while
+/// their sandboxes are still booting and about to read the code: each ends
+/// with the version it ran (which the code and the header agree on) or, for
+/// a delete, a typed 404; never a 500, and the code they need is never
+/// collected under them (issue 10).
+#[test]
+fn delete_and_update_while_calls_cold_start() {
+    if std::env::var("IGNIS_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        return;
+    }
+    // No stem cells: every call boots a container, so the change lands
+    // while sandboxes boot and then read the code.
+    let s = Server::start(&["--stem-initial", "0", "--stem-max", "0", "--no-microvm"]);
+    let code = |runtime: &str, tag: &str| {
+        match runtime {
+        "python3" => py(&format!(
+            "import time\ndef handler(event, context):\n    time.sleep(1)\n    return {{'code': '{tag}', 'version': context.function_version}}\n"
+        )),
+        _ => js(&format!(
+            "exports.handler = async (event, context) => {{ await new Promise(r => setTimeout(r, 1000)); return {{code: '{tag}', version: context.functionVersion}}; }};"
+        )),
+    }
+    };
+    let calls = |name: &str| -> Vec<std::thread::JoinHandle<Reply>> {
+        (0..3)
+            .map(|_| {
+                let (url, name) = (s.url.clone(), name.to_string());
+                std::thread::spawn(move || {
+                    let http = reqwest::blocking::Client::new();
+                    let resp = http
+                        .post(format!("{url}/api/v1/functions/{name}/invoke"))
+                        .body("{}")
+                        .send()
+                        .unwrap();
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let text = resp.text().unwrap();
+                    Reply {
+                        status,
+                        headers,
+                        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+                        text,
+                    }
+                })
+            })
+            .collect()
+    };
+    // Which code each version has.
+    let version_code = |v: &str| match v {
+        "1" => "one",
+        "2" => "two",
+        other => panic!("unexpected version {other}"),
+    };
+    let (mut ran, mut refused) = (0, 0);
+    for runtime in ["python3", "nodejs"] {
+        for delay_ms in [50u64, 150, 300] {
+            // Delete: created (v1), updated (v2), 3 calls, deleted meanwhile.
+            let name = format!("del-{}-{delay_ms}", &runtime[..2]);
+            deploy(
+                &s,
+                &name,
+                runtime,
+                code(runtime, "one"),
+                json!({"max_concurrency": 3}),
+            );
+            let r = s.put(
+                &format!("/api/v1/functions/{name}"),
+                &json!({"code": {"files": code(runtime, "two")}}),
+            );
+            assert_eq!(r.status, 200, "{}", r.text);
+            let pending = calls(&name);
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            assert_eq!(s.delete(&format!("/api/v1/functions/{name}")).status, 204);
+            for p in pending {
+                let r = p.join().unwrap();
+                match r.status {
+                    200 => {
+                        ran += 1;
+                        assert_eq!(r.body["code"], "two", "{name}: {}", r.text);
+                        assert_eq!(r.header("x-ignis-function-version"), "2");
+                    }
+                    404 => {
+                        refused += 1;
+                        assert_eq!(r.error_type(), "NotFound", "{}", r.text);
+                        assert!(r.text.contains("was deleted"), "{name}: {}", r.text);
+                    }
+                    _ => panic!("{name}: a call got {}: {}", r.status, r.text),
+                }
+            }
+            // Update: 3 calls of v1, the code replaced meanwhile.
+            let name = format!("upd-{}-{delay_ms}", &runtime[..2]);
+            deploy(
+                &s,
+                &name,
+                runtime,
+                code(runtime, "one"),
+                json!({"max_concurrency": 3}),
+            );
+            let pending = calls(&name);
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            let r = s.put(
+                &format!("/api/v1/functions/{name}"),
+                &json!({"code": {"files": code(runtime, "two")}}),
+            );
+            assert_eq!(r.status, 200, "{}", r.text);
+            for p in pending {
+                let r = p.join().unwrap();
+                assert_eq!(r.status, 200, "{name}: {}", r.text);
+                let version = r.header("x-ignis-function-version").to_string();
+                assert_eq!(r.body["version"], version.as_str(), "{}", r.text);
+                assert_eq!(r.body["code"], version_code(&version), "{}", r.text);
+            }
+            assert_eq!(s.delete(&format!("/api/v1/functions/{name}")).status, 204);
+        }
+    }
+    eprintln!("calls that ran: {ran}, refused as deleted: {refused}");
+    let log = s.log_text();
+    assert!(
+        !log.contains("is missing"),
+        "code was collected under a call:\n{log}"
+    );
+    // Once the calls are done, the deleted functions' code is collected by
+    // the next pass (a delete runs one).
+    deploy(
+        &s,
+        "last",
+        "python3",
+        py("def handler(e, c):\n    return 1\n"),
+        json!({}),
+    );
+    assert_eq!(s.delete("/api/v1/functions/last").status, 204);
+    let blobs: Vec<_> = walk(&s.data_path().join("code"));
+    assert!(blobs.is_empty(), "code left behind: {blobs:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

@@ -250,6 +250,7 @@ pub async fn update(
     let f = state.registry.put(f);
     state.engine.function_updated(f.clone());
     tracing::info!(function = %f.name, version = f.version, "function updated");
+    collect_garbage(&state).await;
     Ok(Json((*f).clone()))
 }
 
@@ -267,10 +268,20 @@ pub async fn delete(
             "function `{name}` does not exist"
         )));
     }
-    state.registry.remove(&name);
-    state.engine.function_removed(&name);
+    if let Some(old) = state.registry.remove(&name) {
+        state.engine.function_removed(&name, old.version);
+    }
     tracing::info!(function = %name, "function deleted");
+    collect_garbage(&state).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Collects code the change left unreferenced. The change itself is
+/// durable already: a failure here only leaves a file for the next pass.
+async fn collect_garbage(state: &SharedState) {
+    if let Err(e) = state.registry.collect_garbage().await {
+        tracing::warn!(error = %e, "could not collect unreferenced code");
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/functions/{name}/code", tag = "functions",

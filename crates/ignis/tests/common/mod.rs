@@ -20,6 +20,8 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     pub http: reqwest::blocking::Client,
     pub stdout_rest: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Everything the server wrote to stderr (its log), across restarts.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub struct Reply {
@@ -69,9 +71,15 @@ impl Server {
                 .build()
                 .unwrap(),
             stdout_rest: Default::default(),
+            log: Default::default(),
         };
         s.spawn();
         s
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     /// (Re)starts the process on the same data directory.
@@ -91,9 +99,20 @@ impl Server {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start ignis");
+        // The log is kept for assertions and echoed to the test's output
+        // (shown when the test fails).
+        let stderr = child.stderr.take().unwrap();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                log.lock().unwrap().push(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let rest = self.stdout_rest.clone();

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds ignis (release) and puts the binary on the PATH, so that the
+# README's `ignis ...` examples work in any new shell.
+# Usage: scripts/install.sh [PREFIX]   (default /usr/local: PREFIX/bin/ignis)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+prefix=${1:-${PREFIX:-/usr/local}}
+cargo build --release --locked --bin ignis
+SUDO=""
+if [ ! -w "$prefix/bin" ] && [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+$SUDO install -d "$prefix/bin"
+$SUDO install -m 0755 target/release/ignis "$prefix/bin/ignis"
+echo "install: $prefix/bin/ignis ($("$prefix/bin/ignis" --version))"

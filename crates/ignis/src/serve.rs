@@ -101,10 +101,10 @@ fn init_logging() {
 pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = resolve(args, file)?;
-    tracing::info!(?config, "starting");
+    tracing::debug!(?config, "starting");
     let store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    tracing::info!(path = %store.path().display(), "store open");
+    tracing::debug!(path = %store.path().display(), "store open");
     let store: Arc<dyn Store> = Arc::new(store);
 
     let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
@@ -198,7 +198,7 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     }
     // Tests and scripts read this line to learn the port.
     println!("ignis: listening on http://{addr}");
-    tracing::info!(%addr, "listening");
+    tracing::debug!(%addr, "listening");
 
     let grace = Duration::from_secs(config.shutdown_grace_s);
     axum::serve(

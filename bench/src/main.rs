@@ -35,7 +35,8 @@ struct Args {
     /// Fewer iterations (a smoke run).
     #[arg(long)]
     quick: bool,
-    /// Only measure the cost of recording (prints, writes nothing).
+    /// Only measure the costs of recording and of authentication (prints,
+    /// writes nothing).
     #[arg(long)]
     only_overhead: bool,
     /// Only compare Docker and microVM (writes OUT/virtualization.* and the chart).
@@ -180,11 +181,11 @@ fn start_server_env(
     let mut child = Command::new(ignis)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
-        // Share the images built by `ignis images build` (bench/run.sh).
-        .arg("--image-dir")
-        .arg(std::env::current_dir()?.join("ignis-data/images"))
+        // Images come from the machine-wide cache `ignis images build`
+        // filled (bench/run.sh); every server takes the bench's admin key.
         .args(extra)
         .env("RUST_LOG", "warn")
+        .env("IGNIS_ADMIN_KEY", bench_key().expose())
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
@@ -204,6 +205,14 @@ fn start_server_env(
         child,
         url,
         _dir: dir,
+    })
+}
+
+/// The admin key of every server the bench starts.
+fn bench_key() -> &'static ignis_auth::Secret {
+    static KEY: std::sync::OnceLock<ignis_auth::Secret> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        ignis_auth::Secret::generate().unwrap_or_else(|e| panic!("no randomness: {e}"))
     })
 }
 
@@ -953,6 +962,7 @@ struct Report {
     image: String,
     runtimes: Vec<RuntimeReport>,
     metrics_overhead: MetricsOverhead,
+    auth_cost: AuthCost,
     virtualization: Vec<BackendReport>,
 }
 
@@ -967,6 +977,17 @@ struct MetricsOverhead {
     overhead: f64,
 }
 
+/// Warm throughput with authentication on (a `Bearer` key checked on
+/// every call) against a server started with `--no-auth`.
+#[derive(Serialize)]
+struct AuthCost {
+    concurrency: usize,
+    rps_auth: f64,
+    rps_no_auth: f64,
+    /// auth on / auth off.
+    ratio: f64,
+}
+
 /// Median warm throughput of the Python no-op at `c` over `rounds` ABBA
 /// rounds, for servers with and without recording.
 async fn bench_metrics_overhead(
@@ -976,12 +997,77 @@ async fn bench_metrics_overhead(
     duration: Duration,
     rounds: usize,
 ) -> anyhow::Result<MetricsOverhead> {
+    let (on, off) = compare(
+        http,
+        ignis,
+        ("rec-on", &[]),
+        ("rec-off", &["--no-record"]),
+        c,
+        duration,
+        rounds,
+    )
+    .await?;
+    Ok(MetricsOverhead {
+        concurrency: c,
+        rps_recording: on,
+        rps_not_recording: off,
+        overhead: 1.0 - on / off,
+    })
+}
+
+/// The same for authentication on and off.
+async fn bench_auth_cost(
+    http: &reqwest::Client,
+    ignis: &Path,
+    c: usize,
+    duration: Duration,
+    rounds: usize,
+) -> anyhow::Result<AuthCost> {
+    let (on, off) = compare(
+        http,
+        ignis,
+        ("auth-on", &[]),
+        ("auth-off", &["--no-auth"]),
+        c,
+        duration,
+        rounds,
+    )
+    .await?;
+    Ok(AuthCost {
+        concurrency: c,
+        rps_auth: on,
+        rps_no_auth: off,
+        ratio: on / off,
+    })
+}
+
+/// Median warm throughput of the Python no-op at `c` on two servers that
+/// differ by `a`'s and `b`'s extra flags, over `rounds` ABBA rounds.
+async fn compare(
+    http: &reqwest::Client,
+    ignis: &Path,
+    a: (&str, &[&str]),
+    b: (&str, &[&str]),
+    c: usize,
+    duration: Duration,
+    rounds: usize,
+) -> anyhow::Result<(f64, f64)> {
     let rt = &RUNTIMES[0];
-    let on = start_server(ignis, "rec-on", &["--stem-max", "1", "--no-microvm"])?;
+    let flags = |extra: &[&str]| {
+        let mut v = vec!["--stem-max", "1", "--no-microvm"];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<String>>()
+    };
+    let (fa, fb) = (flags(a.1), flags(b.1));
+    let on = start_server(
+        ignis,
+        a.0,
+        &fa.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
     let off = start_server(
         ignis,
-        "rec-off",
-        &["--stem-max", "1", "--no-record", "--no-microvm"],
+        b.0,
+        &fb.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
     deploy(http, &on.url, rt).await?;
     deploy(http, &off.url, rt).await?;
@@ -1020,13 +1106,7 @@ async fn bench_metrics_overhead(
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         }
     };
-    let (best_on, best_off) = (median(on_runs), median(off_runs));
-    Ok(MetricsOverhead {
-        concurrency: c,
-        rps_recording: best_on,
-        rps_not_recording: best_off,
-        overhead: 1.0 - best_on / best_off,
-    })
+    Ok((median(on_runs), median(off_runs)))
 }
 
 fn machine() -> String {
@@ -1109,6 +1189,11 @@ fn markdown(r: &Report) -> String {
         "\n## Cost of recording (python, concurrency {}, median of ABBA-ordered runs)\n\n| recording | requests/s |\n|---|---:|\n| on (metrics, records, per-call resource use) | {:.0} |\n| off (`--no-record`) | {:.0} |\n\nOverhead: {:.1}% ({}; target under 5%)\n",
         m.concurrency, m.rps_recording, m.rps_not_recording, m.overhead * 100.0, check(m.overhead < 0.05)
     ));
+    let a = &r.auth_cost;
+    s.push_str(&format!(
+        "\n## Cost of authentication (python, concurrency {}, median of ABBA-ordered runs)\n\n| authentication | requests/s |\n|---|---:|\n| on (a `Bearer` key checked per call) | {:.0} |\n| off (`--no-auth`) | {:.0} |\n\nAuth on / auth off: {:.3}\n",
+        a.concurrency, a.rps_auth, a.rps_no_auth, a.ratio
+    ));
     s
 }
 
@@ -1133,8 +1218,14 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let image = ignis_docker::image::image_tag();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", bench_key().expose()).parse()?,
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
+        .default_headers(headers)
         .build()?;
     if args.only_virtualization {
         let v = bench_virtualization(&http, &args.ignis, args.quick).await?;
@@ -1144,6 +1235,8 @@ async fn main() -> anyhow::Result<()> {
     if args.only_overhead {
         let m = bench_metrics_overhead(&http, &args.ignis, 8, plan.load, 6).await?;
         println!("{}", serde_json::to_string_pretty(&m)?);
+        let a = bench_auth_cost(&http, &args.ignis, 8, plan.load, 6).await?;
+        println!("{}", serde_json::to_string_pretty(&a)?);
         return Ok(());
     }
     let mut runtimes = Vec::new();
@@ -1219,6 +1312,15 @@ async fn main() -> anyhow::Result<()> {
         if args.quick { 2 } else { 6 },
     )
     .await?;
+    eprintln!("== authentication cost");
+    let auth_cost = bench_auth_cost(
+        &http,
+        &args.ignis,
+        8,
+        plan.load,
+        if args.quick { 2 } else { 6 },
+    )
+    .await?;
     let virtualization = bench_virtualization(&http, &args.ignis, args.quick).await?;
     write_virtualization(&args.out, &virtualization)?;
     let report = Report {
@@ -1227,6 +1329,7 @@ async fn main() -> anyhow::Result<()> {
         image,
         runtimes,
         metrics_overhead,
+        auth_cost,
         virtualization,
     };
     let md = markdown(&report);

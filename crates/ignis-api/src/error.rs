@@ -56,8 +56,14 @@ impl From<StoreError> for ApiError {
         let kind = match &e {
             StoreError::NameTaken(_) | StoreError::RouteTaken(_) => ErrorKind::Conflict,
             StoreError::VersionMismatch { .. } => ErrorKind::Conflict,
-            StoreError::NotFound(_) => ErrorKind::NotFound,
-            _ => ErrorKind::Internal,
+            StoreError::NotFound(_) | StoreError::NamespaceNotFound(_) => ErrorKind::NotFound,
+            StoreError::NamespaceTaken(_) | StoreError::NamespaceNotEmpty(_) => ErrorKind::Conflict,
+            StoreError::BlobMissing(_)
+            | StoreError::Sqlite(_)
+            | StoreError::Migration(_)
+            | StoreError::Io(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Join(_) => ErrorKind::Internal,
         };
         Self(IgnisError::new(kind, e.to_string()))
     }
@@ -115,6 +121,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if e.kind == ErrorKind::Unauthorized {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ignis\""),
+            );
+        }
         if let Some(s) = e.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 response.headers_mut().insert("retry-after", v);

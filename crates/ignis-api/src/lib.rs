@@ -5,6 +5,7 @@
 //! document generated from the handlers' annotations. [`ApiError`] is the
 //! only place where errors become status codes.
 
+pub mod auth;
 mod error;
 mod extract;
 pub mod handlers;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use ignis_engine::Engine;
 
@@ -30,6 +31,8 @@ pub struct ApiConfig {
     pub max_code_bytes: u64,
     /// Largest invoke payload, bytes.
     pub max_event_bytes: usize,
+    /// `/metrics` without credentials (many Prometheus setups scrape so).
+    pub metrics_public: bool,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +40,7 @@ impl Default for ApiConfig {
         Self {
             max_code_bytes: ignis_package::DEFAULT_MAX_ARCHIVE_BYTES,
             max_event_bytes: 6 * 1024 * 1024,
+            metrics_public: false,
         }
     }
 }
@@ -45,23 +49,42 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub registry: Registry,
     pub engine: Engine,
+    pub auth: Arc<ignis_auth::Auth>,
     pub config: ApiConfig,
     pub started: Instant,
     /// Label value (`io.ignis.instance`) of this server's sandboxes.
     pub instance: String,
+    /// What every route requires ([`auth::access_table`]).
+    pub access: Vec<auth::RouteAccess>,
+}
+
+impl AppState {
+    pub fn new(
+        registry: Registry,
+        engine: Engine,
+        auth: Arc<ignis_auth::Auth>,
+        config: ApiConfig,
+        instance: String,
+    ) -> Self {
+        Self {
+            registry,
+            engine,
+            auth,
+            config,
+            started: Instant::now(),
+            instance,
+            access: auth::access_table(),
+        }
+    }
 }
 
 pub type SharedState = Arc<AppState>;
 
-/// The whole HTTP application.
-pub fn router(state: SharedState) -> Router {
-    use handlers::{functions, health, invoke, metrics, triggers};
-    // Base64 makes a zip 4/3 larger; allow for the JSON around it.
-    let management_limit = (state.config.max_code_bytes as usize) / 3 * 4 + (1 << 20);
-    let event_limit = state.config.max_event_bytes;
-    let api = Router::new()
-        .route("/health", get(health::health))
-        .route("/openapi.json", get(openapi::document))
+/// The routes of one namespace's functions, nested under `/api/v1` (the
+/// default namespace) and `/api/v1/namespaces/{namespace}`.
+fn function_routes(management_limit: usize, event_limit: usize) -> Router<SharedState> {
+    use handlers::{functions, invoke, metrics};
+    Router::new()
         .route("/functions", get(functions::list).post(functions::create))
         .route(
             "/functions/{name}",
@@ -72,15 +95,47 @@ pub fn router(state: SharedState) -> Router {
         .route("/functions/{name}/code", get(functions::code))
         .route("/functions/{name}/warm", post(functions::warm))
         .route("/functions/{name}/invocations", get(invoke::invocations))
+        .route("/functions/{name}/metrics", get(metrics::series))
         .layer(DefaultBodyLimit::max(management_limit))
         .route(
             "/functions/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(event_limit)),
         )
+}
+
+/// The whole HTTP application.
+pub fn router(state: SharedState) -> Router {
+    use handlers::{access, health, metrics, triggers};
+    // Base64 makes a zip 4/3 larger; allow for the JSON around it.
+    let management_limit = (state.config.max_code_bytes as usize) / 3 * 4 + (1 << 20);
+    let event_limit = state.config.max_event_bytes;
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::document))
+        .route(
+            "/session",
+            get(access::session)
+                .post(access::login)
+                .delete(access::logout),
+        )
+        .route("/whoami", get(access::whoami))
+        .route("/keys", get(access::list_keys).post(access::create_key))
+        .route("/keys/{id}", delete(access::revoke_key))
+        .route("/audit", get(access::audit))
+        .route(
+            "/namespaces",
+            get(access::list_namespaces).post(access::create_namespace),
+        )
+        .route("/namespaces/{namespace}", delete(access::delete_namespace))
         .route("/pools", get(health::pools))
         .route("/metrics/summary", get(metrics::summary))
         .route("/metrics/stream", get(metrics::stream))
-        .route("/functions/{name}/metrics", get(metrics::series));
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .merge(function_routes(management_limit, event_limit))
+        .nest(
+            "/namespaces/{namespace}",
+            function_routes(management_limit, event_limit),
+        );
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(metrics::prometheus))
@@ -88,6 +143,11 @@ pub fn router(state: SharedState) -> Router {
             "/fn/{*path}",
             any(triggers::trigger).layer(DefaultBodyLimit::max(event_limit)),
         )
+        // After routing: the middleware knows the matched route.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -96,5 +156,13 @@ pub fn router(state: SharedState) -> Router {
         // Failed calls are the functions' business, logged by the engine; an
         // internal error is logged by ApiError. No per-response error logs.
         .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
+        // Credentials never reach a log line.
+        .layer(
+            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::COOKIE,
+                axum::http::HeaderName::from_static(auth::CSRF_HEADER),
+            ]),
+        )
         .with_state(state)
 }

@@ -1,40 +1,146 @@
-//! The OpenAPI 3 document, generated from the handlers' annotations.
+//! The OpenAPI 3 document, generated from the handlers' annotations. The
+//! function routes are annotated once (the default namespace's paths) and
+//! copied under `/api/v1/namespaces/{namespace}` here.
 
 use axum::Json;
-use utoipa::OpenApi;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Required, Schema};
+use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{functions, health, invoke, metrics, triggers};
+use crate::handlers::{access, functions, health, invoke, metrics, triggers};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ignis", description = "Self-hosted serverless functions: management and invoke API."),
+    info(title = "ignis", description = "Self-hosted serverless functions: management and invoke API. \
+        Every request but health, the OpenAPI document, the login and public HTTP triggers needs \
+        `Authorization: Bearer <key>` or the console's session cookie (with `X-Ignis-Csrf` on \
+        requests that change something). Functions live in namespaces: `/api/v1/functions/...` is \
+        the `default` namespace, `/api/v1/namespaces/{namespace}/functions/...` any other."),
     paths(
         functions::create, functions::list, functions::get, functions::update,
         functions::delete, functions::code, functions::warm,
         invoke::invoke, invoke::invocations,
-        health::health, health::pools,
+        health::health, health::pools, document,
         triggers::trigger,
         metrics::summary, metrics::series, metrics::stream, metrics::prometheus,
+        access::whoami, access::session, access::login, access::logout,
+        access::list_keys, access::create_key, access::revoke_key, access::audit,
+        access::list_namespaces, access::create_namespace, access::delete_namespace,
     ),
     components(schemas(
         ignis_core::Function, ignis_core::FunctionConfig, ignis_core::FunctionPatch,
-        ignis_core::Runtime, ignis_core::BackendKind, ignis_core::InvocationRecord,
+        ignis_core::Runtime, ignis_core::BackendKind, ignis_core::HttpAuth, ignis_core::InvocationRecord,
         ignis_core::InvocationStatus, ignis_core::StartKind, ignis_core::Trigger, ignis_core::ErrorKind,
+        ignis_core::auth::Role, ignis_core::auth::Namespaces, ignis_core::auth::KeyRecord,
+        ignis_core::auth::AuditEntry, ignis_core::auth::NamespaceInfo,
         functions::CodeInput, functions::CreateFunctionRequest, functions::UpdateFunctionRequest,
         functions::FunctionList, functions::WarmRequest, functions::WarmResponse,
         metrics::Summary, metrics::FunctionSummary, metrics::Series, metrics::Point, invoke::InvocationList, health::Health, health::Pools,
+        access::WhoAmI, access::LoginRequest, access::KeyList, access::CreateKeyRequest, access::CreatedKey,
+        access::AuditList, access::NamespaceList, access::CreateNamespaceRequest,
         crate::error::ErrorBody, crate::error::ErrorDetail,
     )),
+    modifiers(&Security, &Namespaced),
     tags(
         (name = "functions", description = "Deploy and manage functions"),
         (name = "invoke", description = "Call functions and read their records"),
         (name = "triggers", description = "HTTP triggers"),
         (name = "system", description = "Health and introspection"),
         (name = "metrics", description = "Metrics: summary, series, live stream, Prometheus"),
+        (name = "access", description = "Keys, sessions, namespaces, the audit log"),
     )
 )]
 pub struct ApiDoc;
 
+/// The security schemes the operations refer to.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ign_...")
+                    .description(Some("An ignis API key"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::COOKIE_PLAIN,
+                "The console's session (`POST /api/v1/session`); `__Host-ignis_session` over \
+                 HTTPS. Requests that change something also need `X-Ignis-Csrf`.",
+            ))),
+        );
+    }
+}
+
+/// Copies every `/api/v1/functions...` path under
+/// `/api/v1/namespaces/{namespace}`, with the namespace parameter.
+struct Namespaced;
+
+fn namespace_param() -> Parameter {
+    ParameterBuilder::new()
+        .name("namespace")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("Namespace name"))
+        .schema(Some(Schema::Object(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .build(),
+        )))
+        .build()
+}
+
+impl Modify for Namespaced {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let copies: Vec<(String, utoipa::openapi::PathItem)> = doc
+            .paths
+            .paths
+            .iter()
+            .filter(|(p, _)| p.starts_with("/api/v1/functions"))
+            .map(|(p, item)| {
+                let mut item = item.clone();
+                for op in [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    let params = op.parameters.get_or_insert_with(Vec::new);
+                    params.insert(0, namespace_param());
+                    // Operation ids stay unique.
+                    if let Some(id) = &mut op.operation_id {
+                        id.push_str("_in_namespace");
+                    }
+                    // `all_namespaces` only on the un-prefixed listing.
+                    params.retain(|p| p.name != "all_namespaces");
+                }
+                (
+                    p.replacen("/api/v1", "/api/v1/namespaces/{namespace}", 1),
+                    item,
+                )
+            })
+            .collect();
+        for (path, item) in copies {
+            doc.paths.paths.insert(path, item);
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
+    responses((status = 200, description = "This document", content_type = "application/json")),
+    security(()))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -1,5 +1,6 @@
-//! The deployed functions, from the store, with an in-memory index by name
-//! and by route so that the invoke path never waits for SQLite.
+//! The deployed functions, from the store, with an in-memory index by id
+//! (namespace and name) and by route so that the invoke path never waits
+//! for SQLite.
 //!
 //! The registry also decides when code may be collected: a function version
 //! that was replaced or deleted may still be in use (a call accepted before
@@ -10,16 +11,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use ignis_core::Function;
+use ignis_core::{Function, FunctionId};
 use ignis_store::{Store, StoreError};
 
 #[derive(Default)]
 struct Index {
-    by_name: HashMap<String, Arc<Function>>,
-    by_route: HashMap<String, String>,
+    by_id: HashMap<FunctionId, Arc<Function>>,
+    /// Routes are unique across namespaces.
+    by_route: HashMap<String, FunctionId>,
 }
 
-/// Functions by name and by route. Every write goes to the store first; the
+/// Functions by id and by route. Every write goes to the store first; the
 /// index follows once the store has acknowledged it.
 pub struct Registry {
     store: Arc<dyn Store>,
@@ -33,9 +35,9 @@ impl Registry {
         let mut index = Index::default();
         for f in store.list_functions().await? {
             if let Some(route) = &f.config.route {
-                index.by_route.insert(route.clone(), f.name.clone());
+                index.by_route.insert(route.clone(), f.id());
             }
-            index.by_name.insert(f.name.clone(), Arc::new(f));
+            index.by_id.insert(f.id(), Arc::new(f));
         }
         Ok(Self {
             store,
@@ -55,7 +57,7 @@ impl Registry {
             retired
                 .iter()
                 .filter_map(Weak::upgrade)
-                .chain(index.by_name.values().cloned())
+                .chain(index.by_id.values().cloned())
                 .map(|f| f.code_sha256.clone())
                 .collect()
         };
@@ -85,12 +87,26 @@ impl Registry {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, name: &str) -> Option<Arc<Function>> {
-        self.read().by_name.get(name).cloned()
+    pub fn get(&self, id: &FunctionId) -> Option<Arc<Function>> {
+        self.read().by_id.get(id).cloned()
     }
 
+    /// Every function, by namespace and name.
     pub fn list(&self) -> Vec<Arc<Function>> {
-        let mut all: Vec<_> = self.read().by_name.values().cloned().collect();
+        let mut all: Vec<_> = self.read().by_id.values().cloned().collect();
+        all.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        all
+    }
+
+    /// The functions of one namespace, by name.
+    pub fn list_namespace(&self, namespace: &str) -> Vec<Arc<Function>> {
+        let mut all: Vec<_> = self
+            .read()
+            .by_id
+            .values()
+            .filter(|f| f.namespace == namespace)
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -101,8 +117,8 @@ impl Registry {
         let index = self.read();
         let mut prefix = path.trim_end_matches('/');
         loop {
-            if let Some(name) = index.by_route.get(prefix) {
-                let f = index.by_name.get(name)?.clone();
+            if let Some(id) = index.by_route.get(prefix) {
+                let f = index.by_id.get(id)?.clone();
                 return Some((f, path[prefix.len()..].to_string()));
             }
             match prefix.rfind('/') {
@@ -115,8 +131,9 @@ impl Registry {
     /// Records a function the store just wrote (created or updated).
     pub fn put(&self, f: Function) -> Arc<Function> {
         let f = Arc::new(f);
+        let id = f.id();
         let mut index = self.write();
-        if let Some(old) = index.by_name.get(&f.name).cloned() {
+        if let Some(old) = index.by_id.get(&id).cloned() {
             if old.version > f.version {
                 // A newer write already landed.
                 return old;
@@ -127,18 +144,18 @@ impl Registry {
             self.retire(&old);
         }
         if let Some(route) = &f.config.route {
-            index.by_route.insert(route.clone(), f.name.clone());
+            index.by_route.insert(route.clone(), id.clone());
         }
-        index.by_name.insert(f.name.clone(), f.clone());
+        index.by_id.insert(id, f.clone());
         f
     }
 
     /// Forgets a deleted function; returns what it was.
-    pub fn remove(&self, name: &str) -> Option<Arc<Function>> {
+    pub fn remove(&self, id: &FunctionId) -> Option<Arc<Function>> {
         let mut index = self.write();
-        let old = index.by_name.remove(name)?;
+        let old = index.by_id.remove(id)?;
         if let Some(route) = &old.config.route {
-            if index.by_route.get(route).map(String::as_str) == Some(name) {
+            if index.by_route.get(route) == Some(id) {
                 index.by_route.remove(route);
             }
         }

@@ -136,6 +136,70 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
+/// Who may call a function's HTTP trigger (`/fn/{route}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpAuth {
+    /// Anyone: a public endpoint (Lambda function URLs' `AuthType: NONE`).
+    None,
+    /// A key whose role may invoke the function (`Authorization: Bearer`).
+    #[default]
+    Key,
+}
+
+impl HttpAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpAuth::None => "none",
+            HttpAuth::Key => "key",
+        }
+    }
+}
+
+/// The namespace every function belongs to unless it says otherwise.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// A function's identity: its namespace and its name (unique within the
+/// namespace). Shown as `name` in the default namespace and `ns/name`
+/// elsewhere (names never hold a `/`), as metrics label it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FunctionId {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl FunctionId {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// A function of the default namespace.
+    pub fn default_ns(name: impl Into<String>) -> Self {
+        Self::new(DEFAULT_NAMESPACE, name)
+    }
+
+    /// `name` or `ns/name`, as [`std::fmt::Display`] shows it.
+    pub fn parse(s: &str) -> Self {
+        match s.split_once('/') {
+            Some((ns, name)) => Self::new(ns, name),
+            None => Self::default_ns(s),
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace == DEFAULT_NAMESPACE {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
 /// Everything about a function that a user configures, except its code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FunctionConfig {
@@ -143,7 +207,11 @@ pub struct FunctionConfig {
     /// `FILE.FUNC`: `main.handler` is function `handler` in `main.py` / `main.js`.
     pub handler: String,
     /// HTTP trigger path, e.g. `/hello`; calls to `/fn/hello[/...]` invoke the function.
+    /// Unique across the server (every namespace).
     pub route: Option<String>,
+    /// Who may call the HTTP trigger: `key` (default) or `none` (public).
+    #[serde(default)]
+    pub http_auth: HttpAuth,
     pub backend: BackendKind,
     /// Bound on one handler execution, in milliseconds (100..=900000).
     pub timeout_ms: u64,
@@ -172,6 +240,8 @@ pub struct FunctionConfig {
 /// A deployed function, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Function {
+    /// The namespace the function belongs to (`default` unless said).
+    pub namespace: String,
     pub name: String,
     /// Increases with every change of code or configuration.
     pub version: u64,
@@ -186,6 +256,27 @@ pub struct Function {
     pub updated_at: Timestamp,
 }
 
+impl Function {
+    pub fn id(&self) -> FunctionId {
+        FunctionId::new(&self.namespace, &self.name)
+    }
+
+    /// `name` or `ns/name`: the function's metrics label.
+    pub fn label(&self) -> std::borrow::Cow<'_, str> {
+        qualified(&self.namespace, &self.name)
+    }
+}
+
+/// `name` in the default namespace, `ns/name` elsewhere (no allocation for
+/// the default namespace).
+pub fn qualified<'a>(namespace: &str, name: &'a str) -> std::borrow::Cow<'a, str> {
+    if namespace == DEFAULT_NAMESPACE {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("{namespace}/{name}"))
+    }
+}
+
 /// A partial configuration: every field optional. Creating a function applies
 /// a patch to the defaults; updating one applies it to the current config.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
@@ -197,6 +288,7 @@ pub struct FunctionPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub route: Option<Option<String>>,
+    pub http_auth: Option<HttpAuth>,
     pub backend: Option<BackendKind>,
     pub timeout_ms: Option<u64>,
     pub memory_mb: Option<u32>,
@@ -235,6 +327,7 @@ impl FunctionPatch {
             runtime,
             handler,
             route: None,
+            http_auth: HttpAuth::default(),
             backend: BackendKind::default(),
             timeout_ms: limits::DEFAULT_TIMEOUT_MS,
             memory_mb: limits::DEFAULT_MEMORY_MB,
@@ -262,6 +355,9 @@ impl FunctionPatch {
         }
         if let Some(v) = self.route {
             c.route = v;
+        }
+        if let Some(v) = self.http_auth {
+            c.http_auth = v;
         }
         if let Some(v) = self.backend {
             c.backend = v;
@@ -389,6 +485,15 @@ impl FunctionConfig {
 fn split_handler(handler: &str) -> Option<(&str, &str)> {
     let (module, func) = handler.rsplit_once('.')?;
     Some((module, func))
+}
+
+/// A namespace name: the same rules as a function name.
+pub fn validate_namespace(ns: &str) -> Result<(), IgnisError> {
+    validate_name(ns).map_err(|_| {
+        IgnisError::invalid(format!(
+            "invalid namespace {ns:?}: use 1 to 64 characters from a-z, 0-9, `-` and `_`, starting with a letter or digit"
+        ))
+    })
 }
 
 /// `name`: `[a-z0-9][a-z0-9-_]{0,63}`.

@@ -72,6 +72,9 @@ impl InvocationStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InvocationRecord {
     pub id: String,
+    /// The function's namespace.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
     pub function: String,
     pub version: u64,
     pub backend: BackendKind,
@@ -101,4 +104,15 @@ pub struct InvocationRecord {
     pub stderr: String,
     pub logs_truncated: bool,
     pub sandbox_id: Option<String>,
+}
+
+fn default_namespace() -> String {
+    crate::function::DEFAULT_NAMESPACE.to_string()
+}
+
+impl InvocationRecord {
+    /// `function` or `namespace/function`: the metrics label.
+    pub fn label(&self) -> std::borrow::Cow<'_, str> {
+        crate::function::qualified(&self.namespace, &self.function)
+    }
 }

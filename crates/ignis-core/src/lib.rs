@@ -2,14 +2,15 @@
 //! validation, invocation records, and the error vocabulary that the API maps
 //! to status codes. This crate does no I/O.
 
+pub mod auth;
 pub mod error;
 pub mod function;
 pub mod invocation;
 
 pub use error::{ErrorKind, IgnisError};
 pub use function::{
-    validate_name, validate_route, BackendKind, Function, FunctionConfig, FunctionPatch, Runtime,
-    Timestamp,
+    qualified, validate_name, validate_namespace, validate_route, BackendKind, Function,
+    FunctionConfig, FunctionId, FunctionPatch, HttpAuth, Runtime, Timestamp, DEFAULT_NAMESPACE,
 };
 pub use invocation::{InvocationRecord, InvocationStatus, StartKind, Trigger};
 

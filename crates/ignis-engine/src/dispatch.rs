@@ -34,7 +34,7 @@ impl Inner {
             ));
         }
         let mut st = self.lock();
-        let name = function.name.clone();
+        let name = function.label().into_owned();
         if let Some(&deleted) = st.removed.get(&name) {
             if function.version <= deleted {
                 return Err(IgnisError::not_found(format!(
@@ -267,7 +267,7 @@ impl Inner {
         let key = StemKey::of(function);
         let has_sandboxes = st
             .functions
-            .get(&function.name)
+            .get(&*function.label())
             .is_some_and(|fs| fs.active > 0 || !fs.idle.is_empty());
         let pool = st.stems.get_mut(&key)?;
         let allowed = match pool.ready.len() {
@@ -288,7 +288,7 @@ impl Inner {
         pool.hits += 1;
         pool.last_hit = Instant::now();
         if let Some(live) = st.live.get_mut(&cell.id) {
-            live.function = function.name.clone();
+            live.function = function.label().into_owned();
         }
         Some(cell)
     }
@@ -454,7 +454,7 @@ impl Inner {
                     Self::transition(&mut st, &id, SandboxState::Busy);
                 }
                 if batch.is_empty() {
-                    self.release(sandbox, &function.name);
+                    self.release(sandbox, &function.label());
                 } else {
                     self.run(sandbox, batch, start, Some(init_ms)).await;
                 }
@@ -463,13 +463,13 @@ impl Inner {
                 tracing::warn!(function = %function.name, sandbox = %id, error = %err.message, "cold start failed");
                 let mut st = self.lock();
                 self.forget(&mut st, &id);
-                if let Some(fs) = st.functions.get_mut(&function.name) {
+                if let Some(fs) = st.functions.get_mut(&*function.label()) {
                     fs.active = fs.active.saturating_sub(1);
                 }
                 // Everything queued would fail the same way (bad code, no
                 // backend): fail it now rather than boot in a loop.
                 let mut failed = batch;
-                if let Some(fs) = st.functions.get_mut(&function.name) {
+                if let Some(fs) = st.functions.get_mut(&*function.label()) {
                     if fs.function.version == function.version {
                         failed.extend(fs.queue.drain(..));
                     }

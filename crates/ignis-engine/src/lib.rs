@@ -319,7 +319,7 @@ impl Engine {
         let mut st = self.inner.lock();
         for f in functions {
             st.functions
-                .entry(f.name.clone())
+                .entry(f.label().into_owned())
                 .or_insert_with(|| FnState::new(f.clone()));
             self.inner.ensure_stem_pool(&mut st, StemKey::of(f));
         }
@@ -336,10 +336,11 @@ impl Engine {
     pub fn prewarm(&self, function: Arc<Function>, count: u32) -> u32 {
         let mut st = self.inner.lock();
         st.functions
-            .entry(function.name.clone())
+            .entry(function.label().into_owned())
             .or_insert_with(|| FnState::new(function.clone()));
         self.inner.ensure_stem_pool(&mut st, StemKey::of(&function));
-        self.inner.prewarm(&mut st, &function.name, count as usize) as u32
+        self.inner
+            .prewarm(&mut st, &function.label(), count as usize) as u32
     }
 
     pub fn recorder_stats(&self) -> Arc<RecorderStats> {
@@ -403,7 +404,7 @@ impl Engine {
             Ok(Err(_)) => {}
             Err(_) => {
                 // Still queued? Then it waited too long.
-                if self.inner.unqueue(&function.name, &id) {
+                if self.inner.unqueue(&function.label(), &id) {
                     let err = IgnisError {
                         retry_after_s: Some(1),
                         ..IgnisError::new(
@@ -439,7 +440,7 @@ impl Engine {
     /// calls end).
     pub fn function_updated(&self, function: Arc<Function>) {
         let mut st = self.inner.lock();
-        let Some(fs) = st.functions.get_mut(&function.name) else {
+        let Some(fs) = st.functions.get_mut(&*function.label()) else {
             return;
         };
         if function.version <= fs.function.version {
@@ -492,11 +493,15 @@ impl Engine {
                     .filter(|s| **s != SandboxState::Dead && **s != SandboxState::Stem)
                     .map(|s| (s.as_str(), 0))
                     .collect();
-                for live in st.live.values().filter(|l| l.function == fs.function.name) {
+                for live in st
+                    .live
+                    .values()
+                    .filter(|l| l.function == *fs.function.label())
+                {
                     *sandboxes.entry(live.life.state().as_str()).or_default() += 1;
                 }
                 PoolInfo {
-                    function: fs.function.name.clone(),
+                    function: fs.function.label().into_owned(),
                     version: fs.function.version,
                     backend: fs.function.config.backend,
                     sandboxes,

@@ -102,6 +102,7 @@ mod tests {
 
     fn record(i: usize) -> InvocationRecord {
         InvocationRecord {
+            namespace: "default".into(),
             id: format!("inv-{i}"),
             function: "f".into(),
             version: 1,

@@ -103,7 +103,7 @@ impl Inner {
                     }
                 }
                 self.send_records(records);
-                self.release(sandbox, &function.name);
+                self.release(sandbox, &function.label());
                 return;
             }
         };
@@ -180,7 +180,7 @@ impl Inner {
                     }
                 }
             }
-            self.release(sandbox, &function.name);
+            self.release(sandbox, &function.label());
             if let Some(answer) = last_answer {
                 answer.send();
             }
@@ -225,7 +225,7 @@ impl Inner {
         if !requeue.is_empty() {
             tracing::debug!(sandbox = %sandbox.id, calls = requeue.len(), "re-queueing calls of a dead sandbox");
         }
-        self.bury(sandbox, &function.name, requeue);
+        self.bury(sandbox, &function.label(), requeue);
     }
 }
 
@@ -355,6 +355,7 @@ fn build_record(
     });
     InvocationRecord {
         id: outcome.id.clone(),
+        namespace: function.namespace.clone(),
         function: function.name.clone(),
         version: outcome.version,
         backend: function.config.backend,

@@ -59,7 +59,12 @@ async fn deploy(h: &Harness, name: &str, patch: FunctionPatch) -> Arc<Function> 
     let config = patch.into_new_config().unwrap();
     let files: BTreeMap<_, _> = [("main.py".to_string(), "x".to_string())].into();
     let code = ignis_package::from_files(&files, 1 << 20).unwrap();
-    Arc::new(h.store.create_function(name, &config, &code).await.unwrap())
+    Arc::new(
+        h.store
+            .create_function(&ignis_core::FunctionId::default_ns(name), &config, &code)
+            .await
+            .unwrap(),
+    )
 }
 
 fn ev(json: &str) -> Box<RawValue> {

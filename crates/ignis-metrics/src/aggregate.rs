@@ -192,11 +192,12 @@ impl Aggregator {
             .bucket(second)
             .observe(r);
         // No allocation for a function already in memory (the common case).
-        match self.series.get_mut(&r.function) {
+        let label = r.label();
+        match self.series.get_mut(&*label) {
             Some(series) => series.bucket(second).observe(r),
             None => self
                 .series
-                .entry(r.function.clone())
+                .entry(label.into_owned())
                 .or_default()
                 .bucket(second)
                 .observe(r),
@@ -256,6 +257,7 @@ mod tests {
 
     fn rec(function: &str, at_ms: i64, total: f64, err: Option<ErrorKind>) -> InvocationRecord {
         InvocationRecord {
+            namespace: "default".into(),
             id: String::new(),
             function: function.into(),
             version: 1,

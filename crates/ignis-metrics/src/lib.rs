@@ -357,7 +357,7 @@ impl Metrics {
     }
 
     fn observe_families(&self, r: &InvocationRecord) {
-        let function = r.function.clone();
+        let function = r.label().into_owned();
         let backend = r.backend.as_str().to_string();
         let start = r.start.map_or("none", StartKind::as_str).to_string();
         self.invocations

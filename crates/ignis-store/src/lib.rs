@@ -8,7 +8,8 @@ mod blobs;
 mod sqlite;
 
 use async_trait::async_trait;
-use ignis_core::{Function, FunctionConfig, InvocationRecord};
+use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
+use ignis_core::{Function, FunctionConfig, FunctionId, InvocationRecord};
 use ignis_package::Archive;
 
 pub use blobs::BlobStore;
@@ -25,6 +26,12 @@ pub enum StoreError {
     RouteTaken(String),
     #[error("function `{0}` does not exist")]
     NotFound(String),
+    #[error("namespace `{0}` does not exist")]
+    NamespaceNotFound(String),
+    #[error("namespace `{0}` already exists")]
+    NamespaceTaken(String),
+    #[error("namespace `{0}` still holds functions: delete them first")]
+    NamespaceNotEmpty(String),
     #[error("function `{name}` changed concurrently (expected version {expected}); retry")]
     VersionMismatch { name: String, expected: u64 },
     #[error("code blob {0} is missing")]
@@ -41,14 +48,15 @@ pub enum StoreError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Persistent state: functions, their versions and code, invocation records.
+/// Persistent state: namespaces, functions with their versions and code,
+/// invocation records, metric rollups, API keys, sessions, the audit log.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates a function at a fresh version. Fails with `NameTaken` or
-    /// `RouteTaken`.
+    /// Creates a function at a fresh version. Fails with `NameTaken`,
+    /// `RouteTaken` or `NamespaceNotFound`.
     async fn create_function(
         &self,
-        name: &str,
+        id: &FunctionId,
         config: &FunctionConfig,
         code: &Archive,
     ) -> Result<Function, StoreError>;
@@ -57,19 +65,20 @@ pub trait Store: Send + Sync + 'static {
     /// version is still `expected_version`; bumps the version.
     async fn update_function(
         &self,
-        name: &str,
+        id: &FunctionId,
         expected_version: u64,
         config: &FunctionConfig,
         code: Option<&Archive>,
     ) -> Result<Function, StoreError>;
 
-    async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError>;
+    async fn get_function(&self, id: &FunctionId) -> Result<Option<Function>, StoreError>;
 
+    /// Every function of every namespace, by namespace and name.
     async fn list_functions(&self) -> Result<Vec<Function>, StoreError>;
 
     /// Deletes a function (and its kept versions). Returns whether it
     /// existed. Its code stays until [`Store::collect_garbage`] runs.
-    async fn delete_function(&self, name: &str) -> Result<bool, StoreError>;
+    async fn delete_function(&self, id: &FunctionId) -> Result<bool, StoreError>;
 
     /// The bytes of a code archive.
     async fn read_code(&self, sha256: &str) -> Result<Vec<u8>, StoreError>;
@@ -80,7 +89,7 @@ pub trait Store: Send + Sync + 'static {
     /// Most recent invocations of a function, newest first.
     async fn list_invocations(
         &self,
-        function: &str,
+        function: &FunctionId,
         limit: u32,
     ) -> Result<Vec<InvocationRecord>, StoreError>;
 
@@ -112,6 +121,31 @@ pub trait Store: Send + Sync + 'static {
         invocations_before_ms: i64,
         max_invocations: u64,
     ) -> Result<(u64, u64), StoreError>;
+
+    /// Namespaces, by name (`default` always exists).
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>, StoreError>;
+    async fn create_namespace(&self, name: &str) -> Result<NamespaceInfo, StoreError>;
+    /// Fails with `NamespaceNotEmpty` while functions are in it; returns
+    /// whether it existed.
+    async fn delete_namespace(&self, name: &str) -> Result<bool, StoreError>;
+
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Marks a key revoked (and ends its sessions); returns whether it
+    /// existed and was not revoked yet.
+    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Records when keys were last used (coalesced, written in one go).
+    async fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StoreError>;
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Sessions that have not expired by `now_ms` (expired ones are deleted).
+    async fn list_sessions(&self, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError>;
+    async fn delete_session(&self, digest: &str) -> Result<(), StoreError>;
+    async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<(), StoreError>;
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The newest `limit` entries, newest first.
+    async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Aggregates of one function (or the system, `""`) over one minute, as

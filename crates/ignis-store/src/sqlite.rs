@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
+use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
 use ignis_core::{
-    now_ms, ErrorKind, Function, FunctionConfig, InvocationRecord, InvocationStatus, StartKind,
-    Timestamp, Trigger,
+    now_ms, ErrorKind, Function, FunctionConfig, FunctionId, InvocationRecord, InvocationStatus,
+    StartKind, Timestamp, Trigger,
 };
 use ignis_package::Archive;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -119,6 +120,7 @@ fn function_from_row(row: &Row<'_>) -> rusqlite::Result<Function> {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })?;
     Ok(Function {
+        namespace: row.get("namespace")?,
         name: row.get("name")?,
         version: row.get::<_, i64>("version")? as u64,
         config,
@@ -129,25 +131,28 @@ fn function_from_row(row: &Row<'_>) -> rusqlite::Result<Function> {
     })
 }
 
-fn get(conn: &Connection, name: &str) -> Result<Option<Function>, StoreError> {
+fn get(conn: &Connection, id: &FunctionId) -> Result<Option<Function>, StoreError> {
     conn.query_row(
-        "SELECT * FROM functions WHERE name = ?1",
-        [name],
+        "SELECT * FROM functions WHERE namespace = ?1 AND name = ?2",
+        params![id.namespace, id.name],
         function_from_row,
     )
     .optional()
     .map_err(Into::into)
 }
 
-/// Maps a uniqueness violation to the field it is about.
-fn conflict(e: rusqlite::Error, name: &str, config: &FunctionConfig) -> StoreError {
+/// Maps a constraint violation to what it is about.
+fn conflict(e: rusqlite::Error, id: &FunctionId, config: &FunctionConfig) -> StoreError {
     if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e {
         if err.code == rusqlite::ErrorCode::ConstraintViolation {
             if msg.contains("functions.route") {
                 return StoreError::RouteTaken(config.route.clone().unwrap_or_default());
             }
-            if msg.contains("functions.name") {
-                return StoreError::NameTaken(name.to_string());
+            if msg.contains("functions.namespace, functions.name") {
+                return StoreError::NameTaken(id.to_string());
+            }
+            if msg.contains("FOREIGN KEY") {
+                return StoreError::NamespaceNotFound(id.namespace.clone());
             }
         }
     }
@@ -189,12 +194,12 @@ fn collect(
     Ok(dead.len())
 }
 
-fn next_version(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+fn next_version(conn: &Connection, id: &FunctionId) -> Result<i64, StoreError> {
     let v: i64 = conn.query_row(
-        "INSERT INTO version_counters (name, last_version) VALUES (?1, 1)
-         ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1
+        "INSERT INTO version_counters (namespace, name, last_version) VALUES (?1, ?2, 1)
+         ON CONFLICT(namespace, name) DO UPDATE SET last_version = last_version + 1
          RETURNING last_version",
-        [name],
+        params![id.namespace, id.name],
         |r| r.get(0),
     )?;
     Ok(v)
@@ -203,8 +208,8 @@ fn next_version(conn: &Connection, name: &str) -> Result<i64, StoreError> {
 const INSERT_INVOCATION: &str = "INSERT INTO invocations (
     id, function, version, backend, trigger, started_at_ms, queue_ms, init_ms, exec_ms, total_ms,
     start_kind, batch_size, status, error_type, error_message, response_bytes, peak_memory_bytes,
-    cpu_ms, stdout, stderr, logs_truncated, sandbox_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+    cpu_ms, stdout, stderr, logs_truncated, sandbox_id, namespace)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
 
 fn invocation_from_row(row: &Row<'_>) -> rusqlite::Result<InvocationRecord> {
     let text = |col: &str| -> rusqlite::Result<String> { row.get(col) };
@@ -229,6 +234,7 @@ fn invocation_from_row(row: &Row<'_>) -> rusqlite::Result<InvocationRecord> {
     };
     Ok(InvocationRecord {
         id: text("id")?,
+        namespace: text("namespace")?,
         function: text("function")?,
         version: row.get::<_, i64>("version")? as u64,
         backend,
@@ -261,32 +267,40 @@ fn invocation_from_row(row: &Row<'_>) -> rusqlite::Result<InvocationRecord> {
 impl Store for SqliteStore {
     async fn create_function(
         &self,
-        name: &str,
+        id: &FunctionId,
         config: &FunctionConfig,
         code: &Archive,
     ) -> Result<Function, StoreError> {
-        let (name, config, code) = (name.to_string(), config.clone(), code.clone());
+        let (id, config, code) = (id.clone(), config.clone(), code.clone());
         self.run(move |conn, blobs| {
             let json = config_json(&config)?;
             let tx = conn.transaction()?;
-            if get(&tx, &name)?.is_some() {
-                return Err(StoreError::NameTaken(name));
+            if get(&tx, &id)?.is_some() {
+                return Err(StoreError::NameTaken(id.to_string()));
+            }
+            let ns_exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM namespaces WHERE name = ?1)",
+                [&id.namespace],
+                |r| r.get(0),
+            )?;
+            if !ns_exists {
+                return Err(StoreError::NamespaceNotFound(id.namespace.clone()));
             }
             put_code(&tx, blobs, &code)?;
-            let version = next_version(&tx, &name)?;
+            let version = next_version(&tx, &id)?;
             let now = now_ms();
             tx.execute(
-                "INSERT INTO functions (name, version, route, config, code_sha256, code_size_bytes, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                params![name, version, config.route, json, code.sha256, code.bytes.len() as i64, now],
+                "INSERT INTO functions (namespace, name, version, route, config, code_sha256, code_size_bytes, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                params![id.namespace, id.name, version, config.route, json, code.sha256, code.bytes.len() as i64, now],
             )
-            .map_err(|e| conflict(e, &name, &config))?;
+            .map_err(|e| conflict(e, &id, &config))?;
             tx.execute(
-                "INSERT INTO function_versions (function, version, config, code_sha256, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, version, json, code.sha256, now],
+                "INSERT INTO function_versions (namespace, function, version, config, code_sha256, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id.namespace, id.name, version, json, code.sha256, now],
             )?;
-            let f = get(&tx, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))?;
+            let f = get(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             tx.commit()?;
             Ok(f)
         })
@@ -295,19 +309,19 @@ impl Store for SqliteStore {
 
     async fn update_function(
         &self,
-        name: &str,
+        id: &FunctionId,
         expected_version: u64,
         config: &FunctionConfig,
         code: Option<&Archive>,
     ) -> Result<Function, StoreError> {
-        let (name, config, code) = (name.to_string(), config.clone(), code.cloned());
+        let (id, config, code) = (id.clone(), config.clone(), code.cloned());
         self.run(move |conn, blobs| {
             let json = config_json(&config)?;
             let tx = conn.transaction()?;
-            let current = get(&tx, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))?;
+            let current = get(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             if current.version != expected_version {
                 return Err(StoreError::VersionMismatch {
-                    name,
+                    name: id.to_string(),
                     expected: expected_version,
                 });
             }
@@ -318,39 +332,39 @@ impl Store for SqliteStore {
                 }
                 None => (current.code_sha256.clone(), current.code_size_bytes),
             };
-            let version = next_version(&tx, &name)?;
+            let version = next_version(&tx, &id)?;
             let now = now_ms();
             tx.execute(
-                "UPDATE functions SET version = ?2, route = ?3, config = ?4, code_sha256 = ?5,
-                        code_size_bytes = ?6, updated_at = ?7 WHERE name = ?1",
-                params![name, version, config.route, json, sha, size as i64, now],
+                "UPDATE functions SET version = ?3, route = ?4, config = ?5, code_sha256 = ?6,
+                        code_size_bytes = ?7, updated_at = ?8 WHERE namespace = ?1 AND name = ?2",
+                params![id.namespace, id.name, version, config.route, json, sha, size as i64, now],
             )
-            .map_err(|e| conflict(e, &name, &config))?;
+            .map_err(|e| conflict(e, &id, &config))?;
             tx.execute(
-                "INSERT INTO function_versions (function, version, config, code_sha256, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, version, json, sha, now],
+                "INSERT INTO function_versions (namespace, function, version, config, code_sha256, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id.namespace, id.name, version, json, sha, now],
             )?;
             tx.execute(
-                "DELETE FROM function_versions WHERE function = ?1 AND version <= ?2",
-                params![name, version - KEPT_VERSIONS],
+                "DELETE FROM function_versions WHERE namespace = ?1 AND function = ?2 AND version <= ?3",
+                params![id.namespace, id.name, version - KEPT_VERSIONS],
             )?;
-            let f = get(&tx, &name)?.ok_or_else(|| StoreError::NotFound(name.clone()))?;
+            let f = get(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             tx.commit()?;
             Ok(f)
         })
         .await
     }
 
-    async fn get_function(&self, name: &str) -> Result<Option<Function>, StoreError> {
-        let name = name.to_string();
-        self.run(move |conn, _| get(conn, &name)).await
+    async fn get_function(&self, id: &FunctionId) -> Result<Option<Function>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| get(conn, &id)).await
     }
 
     async fn list_functions(&self) -> Result<Vec<Function>, StoreError> {
         self.run(|conn, _| {
             let rows = conn
-                .prepare("SELECT * FROM functions ORDER BY name")?
+                .prepare("SELECT * FROM functions ORDER BY namespace, name")?
                 .query_map([], function_from_row)?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
@@ -358,11 +372,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
-        let name = name.to_string();
+    async fn delete_function(&self, id: &FunctionId) -> Result<bool, StoreError> {
+        let id = id.clone();
         self.run(move |conn, _| {
             let tx = conn.transaction()?;
-            let n = tx.execute("DELETE FROM functions WHERE name = ?1", [&name])?;
+            let n = tx.execute(
+                "DELETE FROM functions WHERE namespace = ?1 AND name = ?2",
+                params![id.namespace, id.name],
+            )?;
             tx.commit()?;
             Ok(n > 0)
         })
@@ -413,6 +430,7 @@ impl Store for SqliteStore {
                         r.stderr,
                         r.logs_truncated as i64,
                         r.sandbox_id,
+                        r.namespace,
                     ])?;
                 }
             }
@@ -424,17 +442,20 @@ impl Store for SqliteStore {
 
     async fn list_invocations(
         &self,
-        function: &str,
+        function: &FunctionId,
         limit: u32,
     ) -> Result<Vec<InvocationRecord>, StoreError> {
-        let function = function.to_string();
+        let function = function.clone();
         self.run(move |conn, _| {
             let rows = conn
                 .prepare_cached(
-                    "SELECT * FROM invocations WHERE function = ?1
-                     ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2",
+                    "SELECT * FROM invocations WHERE namespace = ?1 AND function = ?2
+                     ORDER BY started_at_ms DESC, rowid DESC LIMIT ?3",
                 )?
-                .query_map(params![function, limit], invocation_from_row)?
+                .query_map(
+                    params![function.namespace, function.name, limit],
+                    invocation_from_row,
+                )?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })
@@ -552,6 +573,257 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>, StoreError> {
+        self.run(|conn, _| {
+            let rows = conn
+                .prepare("SELECT name, created_at FROM namespaces ORDER BY name")?
+                .query_map([], |r| {
+                    Ok(NamespaceInfo {
+                        name: r.get(0)?,
+                        created_at_ms: r.get(1)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn create_namespace(&self, name: &str) -> Result<NamespaceInfo, StoreError> {
+        let name = name.to_string();
+        self.run(move |conn, _| {
+            let now = now_ms();
+            let n = conn.execute(
+                "INSERT OR IGNORE INTO namespaces (name, created_at) VALUES (?1, ?2)",
+                params![name, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NamespaceTaken(name));
+            }
+            Ok(NamespaceInfo {
+                name,
+                created_at_ms: now,
+            })
+        })
+        .await
+    }
+
+    async fn delete_namespace(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            let used: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM functions WHERE namespace = ?1)",
+                [&name],
+                |r| r.get(0),
+            )?;
+            if used {
+                return Err(StoreError::NamespaceNotEmpty(name));
+            }
+            let n = tx.execute("DELETE FROM namespaces WHERE name = ?1", [&name])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |conn, _| {
+            let namespaces = serde_json::to_string(&key.namespaces)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.execute(
+                "INSERT INTO api_keys (id, name, role, namespaces, prefix, digest, created_at,
+                    expires_at, last_used_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    key.id,
+                    key.name,
+                    key.role.as_str(),
+                    namespaces,
+                    key.prefix,
+                    key.digest,
+                    key.created_at_ms,
+                    key.expires_at_ms,
+                    key.last_used_at_ms,
+                    key.revoked_at_ms,
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.run(|conn, _| {
+            let rows = conn
+                .prepare("SELECT * FROM api_keys ORDER BY created_at, id")?
+                .query_map([], |r| {
+                    let corrupt = |e: String| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            0,
+                            rusqlite::types::Type::Text,
+                            e.into(),
+                        )
+                    };
+                    let role: String = r.get("role")?;
+                    let namespaces: String = r.get("namespaces")?;
+                    Ok(KeyRecord {
+                        id: r.get("id")?,
+                        name: r.get("name")?,
+                        role: role
+                            .parse()
+                            .map_err(|e: ignis_core::IgnisError| corrupt(e.message))?,
+                        namespaces: serde_json::from_str(&namespaces)
+                            .map_err(|e| corrupt(e.to_string()))?,
+                        prefix: r.get("prefix")?,
+                        digest: r.get("digest")?,
+                        created_at_ms: r.get("created_at")?,
+                        expires_at_ms: r.get("expires_at")?,
+                        last_used_at_ms: r.get("last_used_at")?,
+                        revoked_at_ms: r.get("revoked_at")?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            let n = tx.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, at_ms],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE key_id = ?1", [&id])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
+        let used = used.to_vec();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
+                )?;
+                for (id, at) in &used {
+                    stmt.execute(params![id, at])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let s = session.clone();
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO sessions (digest, key_id, csrf, created_at, last_seen_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    s.digest,
+                    s.key_id,
+                    s.csrf,
+                    s.created_at_ms,
+                    s.last_seen_ms,
+                    s.expires_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, now_ms: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        self.run(move |conn, _| {
+            conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now_ms])?;
+            let rows = conn
+                .prepare("SELECT * FROM sessions")?
+                .query_map([], |r| {
+                    Ok(SessionRecord {
+                        digest: r.get("digest")?,
+                        key_id: r.get("key_id")?,
+                        csrf: r.get("csrf")?,
+                        created_at_ms: r.get("created_at")?,
+                        last_seen_ms: r.get("last_seen_at")?,
+                        expires_at_ms: r.get("expires_at")?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, digest: &str) -> Result<(), StoreError> {
+        let digest = digest.to_string();
+        self.run(move |conn, _| {
+            conn.execute("DELETE FROM sessions WHERE digest = ?1", [digest])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
+        let seen = seen.to_vec();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE digest = ?1",
+                )?;
+                for (digest, at) in &seen {
+                    stmt.execute(params![digest, at])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let e = entry.clone();
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO audit_log (at_ms, key_id, key_name, action, target, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![e.at_ms, e.key_id, e.key_name, e.action, e.target, e.outcome],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.run(move |conn, _| {
+            let rows = conn
+                .prepare("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?1")?
+                .query_map([limit], |r| {
+                    Ok(AuditEntry {
+                        at_ms: r.get("at_ms")?,
+                        key_id: r.get("key_id")?,
+                        key_name: r.get("key_name")?,
+                        action: r.get("action")?,
+                        target: r.get("target")?,
+                        outcome: r.get("outcome")?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -571,6 +843,10 @@ mod tests {
         .unwrap()
     }
 
+    fn id(name: &str) -> FunctionId {
+        FunctionId::default_ns(name)
+    }
+
     fn code(src: &str) -> Archive {
         let files: BTreeMap<_, _> = [("main.py".to_string(), src.to_string())].into();
         ignis_package::from_files(&files, 1 << 20).unwrap()
@@ -581,23 +857,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let a = store
-            .create_function("a", &config(Some("/a")), &code("1"))
+            .create_function(&id("a"), &config(Some("/a")), &code("1"))
             .await
             .unwrap();
         assert_eq!(a.version, 1);
         assert!(matches!(
-            store.create_function("a", &config(None), &code("1")).await,
+            store
+                .create_function(&id("a"), &config(None), &code("1"))
+                .await,
             Err(StoreError::NameTaken(_))
         ));
         assert!(matches!(
             store
-                .create_function("b", &config(Some("/a")), &code("1"))
+                .create_function(&id("b"), &config(Some("/a")), &code("1"))
                 .await,
             Err(StoreError::RouteTaken(_))
         ));
         // Same code for a second function: stored once.
         store
-            .create_function("b", &config(Some("/b")), &code("1"))
+            .create_function(&id("b"), &config(Some("/b")), &code("1"))
             .await
             .unwrap();
         assert_eq!(
@@ -610,16 +888,18 @@ mod tests {
         );
 
         let a2 = store
-            .update_function("a", 1, &config(Some("/a")), Some(&code("2")))
+            .update_function(&id("a"), 1, &config(Some("/a")), Some(&code("2")))
             .await
             .unwrap();
         assert_eq!(a2.version, 2);
         assert!(matches!(
-            store.update_function("a", 1, &config(None), None).await,
+            store
+                .update_function(&id("a"), 1, &config(None), None)
+                .await,
             Err(StoreError::VersionMismatch { .. })
         ));
-        assert!(store.delete_function("a").await.unwrap());
-        assert!(!store.delete_function("a").await.unwrap());
+        assert!(store.delete_function(&id("a")).await.unwrap());
+        assert!(!store.delete_function(&id("a")).await.unwrap());
         // A delete collects nothing by itself: calls in flight may still
         // need the code. What they need is kept; the rest goes.
         let blobs = BlobStore::open(dir.path().join("code")).unwrap();
@@ -633,12 +913,113 @@ mod tests {
         assert_eq!(blobs.list().unwrap(), vec![code("1").sha256]);
         // Re-creating `a` continues its version numbers.
         let a3 = store
-            .create_function("a", &config(None), &code("3"))
+            .create_function(&id("a"), &config(None), &code("3"))
             .await
             .unwrap();
         assert_eq!(a3.version, 3);
         drop(store);
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.list_functions().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn namespaces_keys_sessions_audit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let team = FunctionId::new("team", "f");
+        assert!(matches!(
+            store
+                .create_function(&team, &config(None), &code("1"))
+                .await,
+            Err(StoreError::NamespaceNotFound(_))
+        ));
+        store.create_namespace("team").await.unwrap();
+        assert!(matches!(
+            store.create_namespace("team").await,
+            Err(StoreError::NamespaceTaken(_))
+        ));
+        // The same name in two namespaces; routes unique across all.
+        store
+            .create_function(&team, &config(Some("/r")), &code("1"))
+            .await
+            .unwrap();
+        store
+            .create_function(&id("f"), &config(None), &code("1"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_function(&id("g"), &config(Some("/r")), &code("1"))
+                .await,
+            Err(StoreError::RouteTaken(_))
+        ));
+        assert_eq!(store.list_functions().await.unwrap().len(), 2);
+        assert!(matches!(
+            store.delete_namespace("team").await,
+            Err(StoreError::NamespaceNotEmpty(_))
+        ));
+        assert!(store.delete_function(&team).await.unwrap());
+        assert!(store.delete_namespace("team").await.unwrap());
+        let names: Vec<String> = store
+            .list_namespaces()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        assert_eq!(names, ["default"]);
+
+        let key = KeyRecord {
+            id: "key-1".into(),
+            name: "ci".into(),
+            role: ignis_core::auth::Role::Developer,
+            namespaces: ignis_core::auth::Namespaces::Only(["default".to_string()].into()),
+            prefix: "ign_abc".into(),
+            digest: "d1".into(),
+            created_at_ms: 1,
+            expires_at_ms: Some(10),
+            last_used_at_ms: None,
+            revoked_at_ms: None,
+        };
+        store.insert_key(&key).await.unwrap();
+        store.touch_keys(&[("key-1".into(), 5)]).await.unwrap();
+        let session = SessionRecord {
+            digest: "s1".into(),
+            key_id: "key-1".into(),
+            csrf: "c".into(),
+            created_at_ms: 1,
+            last_seen_ms: 1,
+            expires_at_ms: 100,
+        };
+        store.insert_session(&session).await.unwrap();
+        store.touch_sessions(&[("s1".into(), 7)]).await.unwrap();
+        assert_eq!(store.list_sessions(50).await.unwrap()[0].last_seen_ms, 7);
+        assert!(store.revoke_key("key-1", 6).await.unwrap());
+        assert!(!store.revoke_key("key-1", 6).await.unwrap());
+        // Revoking a key ends its sessions.
+        assert!(store.list_sessions(50).await.unwrap().is_empty());
+        let keys = store.list_keys().await.unwrap();
+        assert_eq!(keys[0].last_used_at_ms, Some(5));
+        assert_eq!(keys[0].revoked_at_ms, Some(6));
+        assert_eq!(keys[0].namespaces, key.namespaces);
+
+        for (i, action) in ["a", "b", "c"].iter().enumerate() {
+            store
+                .append_audit(&AuditEntry {
+                    at_ms: i as i64,
+                    key_id: None,
+                    key_name: None,
+                    action: action.to_string(),
+                    target: "t".into(),
+                    outcome: "ok".into(),
+                })
+                .await
+                .unwrap();
+        }
+        let audit = store.list_audit(2).await.unwrap();
+        assert_eq!(
+            audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["c", "b"]
+        );
     }
 }

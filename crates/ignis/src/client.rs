@@ -16,18 +16,134 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     json: bool,
+    namespace: Option<String>,
+}
+
+/// What `ignis login` stores: `~/.config/ignis/config.toml` (mode 0600).
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub server: Option<String>,
+    pub key: Option<String>,
+}
+
+impl Login {
+    pub fn path() -> Option<std::path::PathBuf> {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config"))
+            })?;
+        Some(base.join("ignis").join("config.toml"))
+    }
+
+    /// The stored login, or nothing.
+    pub fn load() -> anyhow::Result<Self> {
+        let Some(path) = Self::path() else {
+            return Ok(Self::default());
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    fn save(&self) -> anyhow::Result<std::path::PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let path = Self::path().context("no home directory to store the login in")?;
+        if let Some(dir) = path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let text = toml::to_string(self)?;
+        let tmp = path.with_extension("toml.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+}
+
+/// `ignis login`: checks the key against the server, then stores both.
+pub async fn login(server: &str, key: Option<String>) -> anyhow::Result<ExitCode> {
+    let key = match key {
+        Some(k) => k,
+        None => {
+            use std::io::IsTerminal;
+            if std::io::stdin().is_terminal() {
+                eprint!("API key for {server}: ");
+            }
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+    };
+    if key.is_empty() {
+        bail!("no key given: pass --key, set IGNIS_API_KEY, or type it");
+    }
+    let client = Client::new(server, false, Some(key.clone()), None)?;
+    let me = client
+        .expect_ok(client.http.get(client.url("/whoami")))
+        .await
+        .context("the server did not accept the key")?;
+    let path = Login {
+        server: Some(server.trim_end_matches('/').to_string()),
+        key: Some(key),
+    }
+    .save()?;
+    println!(
+        "logged in to {server} as {} ({}); saved in {}",
+        s(&me["key_name"]),
+        s(&me["role"]),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 impl Client {
-    pub fn new(server: &str, json: bool) -> anyhow::Result<Self> {
+    pub fn new(
+        server: &str,
+        json: bool,
+        key: Option<String>,
+        namespace: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = key {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.trim()))
+                .context("the API key holds characters a header cannot")?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(960))
+            .default_headers(headers)
             .build()?;
         Ok(Self {
             base: server.trim_end_matches('/').to_string(),
             http,
             json,
+            namespace,
         })
+    }
+
+    /// `/functions...` of the namespace in use.
+    fn fn_url(&self, rest: &str) -> String {
+        match &self.namespace {
+            Some(ns) => self.url(&format!("/namespaces/{ns}/functions{rest}")),
+            None => self.url(&format!("/functions{rest}")),
+        }
     }
 
     pub async fn run(&self, command: Command) -> anyhow::Result<ExitCode> {
@@ -57,7 +173,11 @@ impl Client {
             }
             Command::Logs { name, limit } => self.logs(&name, limit).await,
             Command::Top { once } => self.top(once).await,
-            Command::Serve(_) | Command::Images(_) => unreachable_command(),
+            Command::Whoami => self.whoami().await,
+            Command::Keys(k) => self.keys(k).await,
+            Command::Serve(_) | Command::Images(_) | Command::Login | Command::Admin(_) => {
+                unreachable_command()
+            }
         }
     }
 
@@ -149,6 +269,12 @@ impl Client {
         if let Some(v) = spec.keep_alive_s {
             put("keep_alive_s", json!(v));
         }
+        if let Some(v) = &spec.http_auth {
+            put("http_auth", json!(v));
+        }
+        if let Some(v) = spec.batch_concurrent {
+            put("batch_concurrent", json!(v));
+        }
         match &spec.dir {
             Some(dir) => {
                 let archive = ignis_package::zip_dir(dir, ignis_package::DEFAULT_MAX_ARCHIVE_BYTES)
@@ -168,7 +294,7 @@ impl Client {
             obj.insert("name".into(), json!(spec.name));
         }
         let f = self
-            .expect_ok(self.http.post(self.url("/functions")).json(&body))
+            .expect_ok(self.http.post(self.fn_url("")).json(&body))
             .await?;
         self.print_function(&f);
         Ok(ExitCode::SUCCESS)
@@ -179,7 +305,7 @@ impl Client {
         let f = self
             .expect_ok(
                 self.http
-                    .put(self.url(&format!("/functions/{}", spec.name)))
+                    .put(self.fn_url(&format!("/{}", spec.name)))
                     .json(&body),
             )
             .await?;
@@ -188,9 +314,7 @@ impl Client {
     }
 
     async fn list(&self) -> anyhow::Result<ExitCode> {
-        let body = self
-            .expect_ok(self.http.get(self.url("/functions")))
-            .await?;
+        let body = self.expect_ok(self.http.get(self.fn_url(""))).await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&body)?);
             return Ok(ExitCode::SUCCESS);
@@ -198,7 +322,8 @@ impl Client {
         let mut table = Table::new();
         table.load_preset(UTF8_BORDERS_ONLY);
         table.set_header([
-            "NAME", "VERSION", "RUNTIME", "BACKEND", "ROUTE", "MEMORY", "TIMEOUT", "UPDATED",
+            "NAME", "VERSION", "RUNTIME", "BACKEND", "ROUTE", "AUTH", "MEMORY", "TIMEOUT",
+            "UPDATED",
         ]);
         for f in body["functions"].as_array().into_iter().flatten() {
             table.add_row([
@@ -207,6 +332,7 @@ impl Client {
                 s(&f["runtime"]),
                 s(&f["backend"]),
                 s(&f["route"]),
+                s(&f["http_auth"]),
                 format!("{} MiB", s(&f["memory_mb"])),
                 format!("{} ms", s(&f["timeout_ms"])),
                 s(&f["updated_at"]),
@@ -218,14 +344,14 @@ impl Client {
 
     async fn get(&self, name: &str) -> anyhow::Result<ExitCode> {
         let f = self
-            .expect_ok(self.http.get(self.url(&format!("/functions/{name}"))))
+            .expect_ok(self.http.get(self.fn_url(&format!("/{name}"))))
             .await?;
         self.print_function(&f);
         Ok(ExitCode::SUCCESS)
     }
 
     async fn remove(&self, name: &str) -> anyhow::Result<ExitCode> {
-        self.expect_ok(self.http.delete(self.url(&format!("/functions/{name}"))))
+        self.expect_ok(self.http.delete(self.fn_url(&format!("/{name}"))))
             .await?;
         if self.json {
             println!("{}", json!({ "deleted": name }));
@@ -239,7 +365,7 @@ impl Client {
         let (status, headers, body) = self
             .send(
                 self.http
-                    .post(self.url(&format!("/functions/{name}/invoke")))
+                    .post(self.fn_url(&format!("/{name}/invoke")))
                     .header("content-type", "application/json")
                     .body(event),
             )
@@ -285,7 +411,7 @@ impl Client {
         let body = self
             .expect_ok(
                 self.http
-                    .get(self.url(&format!("/functions/{name}/invocations")))
+                    .get(self.fn_url(&format!("/{name}/invocations")))
                     .query(&[("limit", limit)]),
             )
             .await?;
@@ -362,6 +488,103 @@ impl Client {
                 if once {
                     return Ok(ExitCode::SUCCESS);
                 }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    async fn whoami(&self) -> anyhow::Result<ExitCode> {
+        let me = self.expect_ok(self.http.get(self.url("/whoami"))).await?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&me)?);
+        } else {
+            println!(
+                "{} ({}): role {}, namespaces {}, at {}",
+                s(&me["key_name"]),
+                s(&me["key_id"]),
+                s(&me["role"]),
+                s(&me["namespaces"]),
+                self.base
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    async fn keys(&self, command: crate::KeysCommand) -> anyhow::Result<ExitCode> {
+        use crate::KeysCommand;
+        match command {
+            KeysCommand::Ls => {
+                let body = self.expect_ok(self.http.get(self.url("/keys"))).await?;
+                if self.json {
+                    println!("{}", serde_json::to_string_pretty(&body)?);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let mut table = Table::new();
+                table.load_preset(UTF8_BORDERS_ONLY);
+                table.set_header([
+                    "ID",
+                    "NAME",
+                    "ROLE",
+                    "NAMESPACES",
+                    "PREFIX",
+                    "CREATED",
+                    "LAST USED",
+                    "EXPIRES",
+                    "STATE",
+                ]);
+                let time = |v: &Value| v.as_i64().and_then(chrono_fmt).unwrap_or("-".into());
+                for k in body["keys"].as_array().into_iter().flatten() {
+                    let state = if k["revoked_at_ms"].is_i64() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    table.add_row([
+                        s(&k["id"]),
+                        s(&k["name"]),
+                        s(&k["role"]),
+                        s(&k["namespaces"]),
+                        format!("{}…", s(&k["prefix"])),
+                        time(&k["created_at_ms"]),
+                        time(&k["last_used_at_ms"]),
+                        time(&k["expires_at_ms"]),
+                        state.to_string(),
+                    ]);
+                }
+                println!("{table}");
+            }
+            KeysCommand::Create {
+                name,
+                role,
+                namespaces,
+                expires_in_s,
+            } => {
+                let mut body = json!({"name": name, "role": role});
+                if !namespaces.is_empty() {
+                    body["namespaces"] = json!(namespaces);
+                }
+                if let Some(e) = expires_in_s {
+                    body["expires_in_s"] = json!(e);
+                }
+                let k = self
+                    .expect_ok(self.http.post(self.url("/keys")).json(&body))
+                    .await?;
+                if self.json {
+                    println!("{}", serde_json::to_string_pretty(&k)?);
+                } else {
+                    println!("{}", s(&k["key"]));
+                    eprintln!(
+                        "(key {} \"{}\", role {}: the secret above is shown only now)",
+                        s(&k["id"]),
+                        s(&k["name"]),
+                        s(&k["role"])
+                    );
+                }
+            }
+            KeysCommand::Revoke { id } => {
+                self.expect_ok(self.http.delete(self.url(&format!("/keys/{id}"))))
+                    .await?;
+                println!("revoked {id}");
             }
         }
         Ok(ExitCode::SUCCESS)

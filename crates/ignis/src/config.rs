@@ -39,6 +39,14 @@ pub struct ServeFile {
     pub microvm_snapshots: Option<String>,
     /// Record calls (metrics and invocation records); off only to measure its cost.
     pub record: Option<bool>,
+    /// `"on"` (default) or `"off"`: no authentication, loopback only.
+    pub auth: Option<AuthMode>,
+    /// Serve `/metrics` without credentials.
+    pub metrics_public: Option<bool>,
+    /// Failed authentications allowed at once per client address.
+    pub auth_fail_burst: Option<u32>,
+    /// ... and per minute after that.
+    pub auth_fail_per_minute: Option<u32>,
     /// Records queued for the writer before new ones are dropped (and counted).
     pub record_capacity: Option<usize>,
     /// Days of per-minute rollups kept.
@@ -68,6 +76,13 @@ impl FileConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    On,
+    Off,
+}
+
 /// The resolved settings of the server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -88,6 +103,11 @@ pub struct ServeConfig {
     pub microvm_accel: String,
     pub microvm_snapshots: String,
     pub record: bool,
+    /// Authentication on (the default) or off (`--no-auth`, loopback only).
+    pub auth: bool,
+    pub metrics_public: bool,
+    pub auth_fail_burst: u32,
+    pub auth_fail_per_minute: u32,
     pub record_capacity: usize,
     pub rollup_days: u64,
     pub invocation_hours: u64,
@@ -119,6 +139,15 @@ impl ServeConfig {
         if self.queue_capacity == 0 {
             bail!("queue_capacity must be at least 1");
         }
+        if !self.auth && !listens_on_loopback(&self.listen) {
+            bail!(
+                "authentication can be off only when listening on loopback (127.0.0.1, ::1, localhost), not on {}",
+                self.listen
+            );
+        }
+        if self.auth_fail_burst == 0 || self.auth_fail_per_minute == 0 {
+            bail!("auth_fail_burst and auth_fail_per_minute must be at least 1");
+        }
         // sun_path holds 108 bytes; leave room for "/sb-<uuid>/channel.sock".
         if self.run_dir.as_os_str().len() > 50 {
             bail!(
@@ -128,6 +157,19 @@ impl ServeConfig {
         }
         Ok(())
     }
+}
+
+/// Whether `listen` (`HOST:PORT`) is a loopback address.
+pub fn listens_on_loopback(listen: &str) -> bool {
+    let host = listen
+        .rsplit_once(':')
+        .map_or(listen, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The machine-wide cache of built images (root filesystem, Docker image

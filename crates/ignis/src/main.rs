@@ -22,6 +22,18 @@ struct Cli {
     /// Configuration file (default: ./ignis.toml when it exists).
     #[arg(long, global = true, env = "IGNIS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// API key for client commands (default: the one `ignis login` stored).
+    #[arg(
+        long,
+        global = true,
+        env = "IGNIS_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    key: Option<String>,
+    /// Namespace of the functions client commands act on.
+    #[arg(long, global = true, env = "IGNIS_NAMESPACE", value_name = "NS")]
+    namespace: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +70,54 @@ enum Command {
         /// Print one snapshot and exit.
         #[arg(long)]
         once: bool,
+    },
+    /// Store a server and a key (~/.config/ignis/config.toml, mode 0600) for
+    /// every later client command. The key comes from --key, IGNIS_API_KEY
+    /// or standard input.
+    Login,
+    /// Show the key in use: its name, role and namespaces.
+    Whoami,
+    /// Create, list and revoke API keys (admin).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Offline maintenance of a data directory (the server need not run).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List keys (never their secrets).
+    Ls,
+    /// Create a key; its secret is printed once.
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// admin, developer, viewer or invoker.
+        #[arg(long)]
+        role: String,
+        /// A namespace the key applies to (repeatable; default: all).
+        #[arg(long = "for-namespace", value_name = "NS")]
+        namespaces: Vec<String>,
+        /// The key stops working after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        expires_in_s: Option<u64>,
+    },
+    /// Revoke a key by id (`key-...`); its console sessions end.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Creates a new admin key for a lost one, writes it to
+    /// DATA_DIR/admin.key and prints it. Restart the server afterwards.
+    ResetKey {
+        #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Also revoke every other admin key.
+        #[arg(long)]
+        revoke_others: bool,
     },
 }
 
@@ -104,6 +164,28 @@ pub struct ServeArgs {
     /// Record nothing: no metrics, no invocation records (to measure their cost).
     #[arg(long)]
     no_record: bool,
+    /// Serve without authentication: every request acts as an admin. Only
+    /// allowed when listening on loopback (a laptop), and said loudly.
+    #[arg(long, env = "IGNIS_NO_AUTH")]
+    no_auth: bool,
+    /// Serve `/metrics` without credentials (for Prometheus setups that
+    /// scrape so).
+    #[arg(long, env = "IGNIS_METRICS_PUBLIC")]
+    metrics_public: bool,
+    /// The first admin key, instead of a generated one (registered if new).
+    #[arg(
+        long,
+        env = "IGNIS_ADMIN_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    admin_key: Option<String>,
+    /// Failed authentications allowed at once per client address.
+    #[arg(long, env = "IGNIS_AUTH_FAIL_BURST", value_name = "N")]
+    auth_fail_burst: Option<u32>,
+    /// Failed authentications allowed per minute and address after the burst.
+    #[arg(long, env = "IGNIS_AUTH_FAIL_PER_MINUTE", value_name = "N")]
+    auth_fail_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +241,12 @@ pub struct FnSpec {
     queue_timeout_ms: Option<u64>,
     #[arg(long, value_name = "SECONDS")]
     keep_alive_s: Option<u64>,
+    /// Who may call the HTTP trigger: `key` (default) or `none` (public).
+    #[arg(long, value_name = "none|key")]
+    http_auth: Option<String>,
+    /// Whether async Node.js handlers of one batch may run concurrently.
+    #[arg(long)]
+    batch_concurrent: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,12 +289,20 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let file = config::FileConfig::load(cli.config.as_deref())?;
+    let login = client::Login::load()?;
     let server = cli
         .server
         .clone()
+        .or(login.server.clone())
         .or(file.server.clone())
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    let key = cli.key.clone().or(login.key.clone());
     match cli.command {
+        Command::Admin(AdminCommand::ResetKey {
+            data_dir,
+            revoke_others,
+        }) => serve::reset_key(&data_dir, revoke_others).await,
+        Command::Login => client::login(&server, key).await,
         Command::Serve(args) => serve::run(args, file.serve).await,
         Command::Images(ImagesCommand::Build {
             image_dir,
@@ -214,7 +310,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             force,
         }) => serve::build_images(image_dir, docker_socket, file.serve, force).await,
         other => {
-            let client = client::Client::new(&server, cli.json)?;
+            let namespace = cli.namespace.clone();
+            let client = client::Client::new(&server, cli.json, key, namespace)?;
             client.run(other).await
         }
     }

@@ -74,6 +74,13 @@ fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
             .or(file.microvm_snapshots)
             .unwrap_or_else(|| "mapped".into()),
         record: !args.no_record && file.record.unwrap_or(true),
+        auth: !args.no_auth && file.auth != Some(crate::config::AuthMode::Off),
+        metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
+        auth_fail_burst: args.auth_fail_burst.or(file.auth_fail_burst).unwrap_or(20),
+        auth_fail_per_minute: args
+            .auth_fail_per_minute
+            .or(file.auth_fail_per_minute)
+            .unwrap_or(20),
         record_capacity: file.record_capacity.unwrap_or(10_000),
         rollup_days: file.rollup_days.unwrap_or(7),
         invocation_hours: file.invocation_hours.unwrap_or(24),
@@ -100,6 +107,7 @@ fn init_logging() {
 
 pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     init_logging();
+    let admin_key = args.admin_key.clone();
     let config = resolve(args, file)?;
     tracing::debug!(?config, "starting");
     let store = SqliteStore::open(&config.data_dir)
@@ -157,16 +165,37 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     let registry = Registry::load(store.clone()).await?;
     // min_warm sandboxes and stem cells for what is deployed.
     engine.prepare(&registry.list());
-    let state = Arc::new(AppState {
+    let auth = ignis_auth::Auth::load(
+        store.clone(),
+        Arc::new(ignis_auth::SystemClock),
+        ignis_auth::AuthConfig {
+            enabled: config.auth,
+            fail_burst: config.auth_fail_burst,
+            fail_per_minute: config.auth_fail_per_minute,
+            ..ignis_auth::AuthConfig::default()
+        },
+    )
+    .await
+    .context("loading API keys")?;
+    let first_key = if config.auth {
+        auth.bootstrap(&config.data_dir, admin_key.as_deref())
+            .await
+            .context("setting up the first admin key")?
+    } else {
+        None
+    };
+    auth.spawn_flusher(Duration::from_secs(10));
+    let state = Arc::new(AppState::new(
         registry,
-        engine: engine.clone(),
-        config: ApiConfig {
+        engine.clone(),
+        auth.clone(),
+        ApiConfig {
             max_code_bytes: config.max_code_mb * 1024 * 1024,
+            metrics_public: config.metrics_public,
             ..ApiConfig::default()
         },
-        started: Instant::now(),
-        instance: config.instance.clone(),
-    });
+        config.instance.clone(),
+    ));
     // Code that calls still held when its function was deleted or updated
     // is collected once they are done.
     // A weak reference: the task must not keep the engine (and with it the
@@ -196,6 +225,7 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         };
         println!("ignis: backend {}: {mark} ({})", status.kind, status.detail);
     }
+    print_access(&config, addr, first_key.as_ref());
     // Tests and scripts read this line to learn the port.
     println!("ignis: listening on http://{addr}");
     tracing::debug!(%addr, "listening");
@@ -207,11 +237,48 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     )
     .with_graceful_shutdown(shutdown_signal(engine.clone(), grace))
     .await?;
+    auth.flush().await;
     // Let the record writer drain what the last calls produced.
     drop(engine);
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder_task).await;
     println!("ignis: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the operator how to get in: the first admin key (once), where it
+/// is kept, or that authentication is off.
+fn print_access(
+    config: &ServeConfig,
+    addr: std::net::SocketAddr,
+    first: Option<&ignis_auth::Secret>,
+) {
+    let key_file = config.data_dir.join("admin.key");
+    if !config.auth {
+        let warning = "AUTHENTICATION IS OFF: every request acts as an admin (loopback only)";
+        tracing::warn!("{warning}");
+        println!("ignis: !!! {warning} !!!");
+        return;
+    }
+    if let Some(secret) = first {
+        println!("ignis: created the first admin key; it is shown this once:");
+        println!();
+        println!("    {}", secret.expose());
+        println!();
+        println!(
+            "ignis: it is also in {} (mode 0600). Use it with `ignis login --server http://{addr}`,",
+            key_file.display()
+        );
+        println!(
+            "ignis: `export IGNIS_API_KEY=$(cat {})`, or `curl -H \"Authorization: Bearer $IGNIS_API_KEY\"`.",
+            key_file.display()
+        );
+    } else if key_file.exists() {
+        println!(
+            "ignis: admin key: {} (lost it? `ignis admin reset-key --data-dir {}`)",
+            key_file.display(),
+            config.data_dir.display()
+        );
+    }
 }
 
 /// Waits for SIGTERM or Ctrl-C, then drains the engine: new calls are
@@ -330,5 +397,60 @@ pub async fn build_images(
     }
     bar.finish_and_clear();
     println!("{tag} ready ({:.1} s)", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ignis admin reset-key`: a new admin key for a data directory, offline.
+pub async fn reset_key(
+    data_dir: &std::path::Path,
+    revoke_others: bool,
+) -> anyhow::Result<ExitCode> {
+    if !data_dir.join("ignis.db").exists() {
+        anyhow::bail!("{} holds no ignis database", data_dir.display());
+    }
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(data_dir)
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+    );
+    let auth = ignis_auth::Auth::load(
+        store,
+        Arc::new(ignis_auth::SystemClock),
+        ignis_auth::AuthConfig::default(),
+    )
+    .await?;
+    let (secret, record) = auth
+        .create_key(ignis_auth::KeySpec {
+            name: "admin (reset-key)".into(),
+            role: ignis_core::auth::Role::Admin,
+            namespaces: ignis_core::auth::Namespaces::All,
+            expires_at_ms: None,
+        })
+        .await?;
+    let mut revoked = 0;
+    if revoke_others {
+        for k in auth.list_keys() {
+            if k.id != record.id
+                && k.role == ignis_core::auth::Role::Admin
+                && k.revoked_at_ms.is_none()
+            {
+                auth.revoke_key(&k.id).await?;
+                revoked += 1;
+            }
+        }
+    }
+    let file = data_dir.join("admin.key");
+    ignis_auth::write_key_file(&file, &secret)
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!("{}", secret.expose());
+    eprintln!(
+        "new admin key {} written to {} (mode 0600){}; restart the server for it to take effect",
+        record.id,
+        file.display(),
+        if revoke_others {
+            format!(", {revoked} other admin key(s) revoked")
+        } else {
+            String::new()
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,7 @@ fn crud_round_trip_for_both_code_forms() {
     let code = s
         .http
         .get(format!("{}/api/v1/functions/hello-js/code", s.url))
+        .bearer_auth(&s.key)
         .send()
         .unwrap();
     assert_eq!(code.status(), 200);
@@ -158,6 +159,7 @@ fn data_survives_kill_9_and_restart() {
     let code = s
         .http
         .get(format!("{}/api/v1/functions/durable/code", s.url))
+        .bearer_auth(&s.key)
         .send()
         .unwrap();
     assert_eq!(code.status(), 200);

@@ -294,6 +294,7 @@ fn client_disconnect_mid_call_still_ends_in_a_timeout() {
         .unwrap();
     let err = impatient
         .post(format!("{}/api/v1/functions/slow/invoke", s.url))
+        .bearer_auth(&s.key)
         .body("{}")
         .send();
     assert!(err.is_err(), "the client gave up");
@@ -558,6 +559,7 @@ exports.handler = async (event) => {
         let resp = s
             .http
             .patch(format!("{}/fn{route}/items/7?a=1&b=two%20words&a=3", s.url))
+            .bearer_auth(&s.key)
             .header("x-test", "yes")
             .body("hello body")
             .send()
@@ -575,6 +577,7 @@ exports.handler = async (event) => {
         let resp = s
             .http
             .post(format!("{}/fn{route}", s.url))
+            .bearer_auth(&s.key)
             .body(vec![0u8, 255, 1])
             .send()
             .unwrap();
@@ -584,6 +587,7 @@ exports.handler = async (event) => {
         let resp = s
             .http
             .get(format!("{}/fn{route}/raw", s.url))
+            .bearer_auth(&s.key)
             .send()
             .unwrap();
         assert_eq!(resp.status(), 200);
@@ -661,10 +665,11 @@ fn sigterm_drains_and_removes_sandboxes() {
         py("import time\ndef handler(e, c):\n    time.sleep(1)\n    return 'finished'\n"),
         json!({}),
     );
-    let url = s.url.clone();
+    let (url, key) = (s.url.clone(), s.key.clone());
     let call = std::thread::spawn(move || {
         reqwest::blocking::Client::new()
             .post(format!("{url}/api/v1/functions/drain/invoke"))
+            .bearer_auth(&key)
             .body("{}")
             .send()
             .map(|r| (r.status().as_u16(), r.text().unwrap_or_default()))
@@ -950,11 +955,12 @@ fn delete_and_update_while_calls_cold_start() {
     let calls = |name: &str| -> Vec<std::thread::JoinHandle<Reply>> {
         (0..3)
             .map(|_| {
-                let (url, name) = (s.url.clone(), name.to_string());
+                let (url, name, key) = (s.url.clone(), name.to_string(), s.key.clone());
                 std::thread::spawn(move || {
                     let http = reqwest::blocking::Client::new();
                     let resp = http
                         .post(format!("{url}/api/v1/functions/{name}/invoke"))
+                        .bearer_auth(&key)
                         .body("{}")
                         .send()
                         .unwrap();

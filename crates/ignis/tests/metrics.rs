@@ -49,6 +49,7 @@ fn scrape(s: &Server) -> prometheus_parse::Scrape {
     let text = s
         .http
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.key)
         .send()
         .unwrap()
         .text()
@@ -175,6 +176,7 @@ fn the_four_apis_agree_and_rollups_survive_a_restart() {
     let text = s
         .http
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.key)
         .send()
         .unwrap()
         .text()
@@ -215,6 +217,7 @@ fn the_stream_delivers_snapshots_to_an_http_client() {
     assert_eq!(s.invoke("live", &json!({"i": 1})).status, 200);
     let resp = reqwest::blocking::Client::new()
         .get(format!("{}/api/v1/metrics/stream", s.url))
+        .bearer_auth(&s.key)
         .send()
         .unwrap();
     assert_eq!(resp.headers()["content-type"], "text/event-stream");

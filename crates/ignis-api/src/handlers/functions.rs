@@ -3,18 +3,25 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use ignis_core::{validate_name, Function, FunctionConfig, FunctionPatch, IgnisError};
+use ignis_auth::Principal;
+use ignis_core::{
+    validate_name, Function, FunctionConfig, FunctionId, FunctionPatch, IgnisError,
+    DEFAULT_NAMESPACE,
+};
 use ignis_package::Archive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::JsonBody;
+use crate::extract::{Caller, Fid, JsonBody, Ns};
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 
 /// Function code: inline source files, or a zip archive in base64. Exactly one.
@@ -48,7 +55,7 @@ pub struct UpdateFunctionRequest {
     pub config: FunctionPatch,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct FunctionList {
     pub functions: Vec<Function>,
 }
@@ -83,8 +90,15 @@ fn split_body(
     Ok((name, code, patch))
 }
 
-/// Normalizes uploaded code into the canonical archive.
-fn package(code: CodeInput, limit: u64) -> ApiResult<Archive> {
+/// Normalizes uploaded code into the canonical archive, on the blocking
+/// pool (unzipping, hashing up to 50 MiB).
+async fn package(code: CodeInput, limit: u64) -> ApiResult<Archive> {
+    tokio::task::spawn_blocking(move || package_blocking(code, limit))
+        .await
+        .map_err(|e| ApiError(IgnisError::internal(e.to_string())))?
+}
+
+fn package_blocking(code: CodeInput, limit: u64) -> ApiResult<Archive> {
     match (code.files, code.zip_base64) {
         (Some(files), None) => Ok(ignis_package::from_files(&files, limit)?),
         (None, Some(b64)) => {
@@ -130,68 +144,174 @@ fn check_handler(config: &FunctionConfig, archive: &Archive) -> ApiResult<()> {
     )))
 }
 
+/// A function as `caller` may see it: environment variable values are
+/// masked for roles that may not read secrets (viewers).
+pub(crate) fn view(f: &Function, caller: &Principal) -> Function {
+    let mut f = f.clone();
+    if !ignis_auth::sees_secrets(caller) {
+        for v in f.config.env.values_mut() {
+            *v = MASK.to_string();
+        }
+    }
+    f
+}
+
+/// What a masked environment variable value reads as.
+pub const MASK: &str = "********";
+
+/// `Location` of a function.
+fn location(f: &Function) -> String {
+    if f.namespace == DEFAULT_NAMESPACE {
+        format!("/api/v1/functions/{}", f.name)
+    } else {
+        format!("/api/v1/namespaces/{}/functions/{}", f.namespace, f.name)
+    }
+}
+
+/// Runs an audited management action: its outcome (ok or the error type)
+/// goes to the audit log either way.
+pub(crate) async fn audited<T>(
+    state: &SharedState,
+    caller: &Principal,
+    action: &str,
+    target: &str,
+    result: ApiResult<T>,
+) -> ApiResult<T> {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.kind().as_str(),
+    };
+    state
+        .auth
+        .audit(Some(caller), action, target, outcome)
+        .await;
+    result
+}
+
 #[utoipa::path(post, path = "/api/v1/functions", tag = "functions",
     request_body = CreateFunctionRequest,
     responses(
         (status = 201, description = "Created", body = Function),
         (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such namespace", body = ErrorBody),
         (status = 409, description = "Name or route taken", body = ErrorBody),
-        (status = 413, description = "Code over the size limit", body = ErrorBody)))]
+        (status = 413, description = "Code over the size limit", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn create(
     State(state): State<SharedState>,
+    Ns(namespace): Ns,
+    Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let target = body
+        .get("name")
+        .and_then(Value::as_str)
+        .map(|n| ignis_core::qualified(&namespace, n).into_owned())
+        .unwrap_or_else(|| format!("{namespace}/?"));
+    let result = create_inner(&state, namespace, &caller.principal, body).await;
+    audited(
+        &state,
+        &caller.principal,
+        "function.create",
+        &target,
+        result,
+    )
+    .await
+}
+
+async fn create_inner(
+    state: &SharedState,
+    namespace: String,
+    caller: &Principal,
+    body: Value,
 ) -> ApiResult<Response> {
     let (name, code, patch) = split_body(body, true)?;
     let name = name.unwrap_or_default();
     validate_name(&name)?;
     let code = code.ok_or_else(|| ApiError::invalid("`code` is required"))?;
     let config = patch.into_new_config()?;
-    let archive = package(code, state.config.max_code_bytes)?;
+    let archive = package(code, state.config.max_code_bytes).await?;
     check_handler(&config, &archive)?;
+    let id = FunctionId::new(namespace, name);
     let f = state
         .registry
         .store()
-        .create_function(&name, &config, &archive)
+        .create_function(&id, &config, &archive)
         .await?;
     let f = state.registry.put(f);
     state.engine.function_created(f.clone());
-    tracing::info!(function = %f.name, version = f.version, "function created");
-    let mut response = (StatusCode::CREATED, Json(&*f)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/functions/{}", f.name)) {
+    tracing::info!(function = %f.label(), version = f.version, "function created");
+    let mut response = (StatusCode::CREATED, Json(view(&f, caller))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location(&f)) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/api/v1/functions", tag = "functions",
-    responses((status = 200, description = "All functions, by name", body = FunctionList)))]
-pub async fn list(State(state): State<SharedState>) -> Json<Value> {
-    let functions: Vec<Value> = state
-        .registry
-        .list()
-        .iter()
-        .filter_map(|f| serde_json::to_value(&**f).ok())
-        .collect();
-    Json(serde_json::json!({ "functions": functions }))
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `true`: the functions of every namespace the key may read (on
+    /// `/api/v1/functions` only), instead of one namespace's.
+    pub all_namespaces: Option<bool>,
 }
 
-fn lookup(state: &SharedState, name: &str) -> ApiResult<std::sync::Arc<Function>> {
+#[utoipa::path(get, path = "/api/v1/functions", tag = "functions",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The namespace's functions, by name", body = FunctionList),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn list(
+    State(state): State<SharedState>,
+    Ns(namespace): Ns,
+    Caller(caller): Caller,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<FunctionList>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let functions = if params.all_namespaces == Some(true) {
+        state
+            .registry
+            .list()
+            .into_iter()
+            .filter(|f| caller.principal.sees(&f.namespace))
+            .collect()
+    } else {
+        state.registry.list_namespace(&namespace)
+    };
+    Ok(Json(FunctionList {
+        functions: functions
+            .iter()
+            .map(|f| view(f, &caller.principal))
+            .collect(),
+    }))
+}
+
+pub(crate) fn lookup(state: &SharedState, id: &FunctionId) -> ApiResult<Arc<Function>> {
     state
         .registry
-        .get(name)
-        .ok_or_else(|| ApiError::not_found(format!("function `{name}` does not exist")))
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("function `{id}` does not exist")))
 }
 
 #[utoipa::path(get, path = "/api/v1/functions/{name}", tag = "functions",
     params(("name" = String, Path, description = "Function name")),
     responses(
-        (status = 200, description = "The function", body = Function),
-        (status = 404, description = "No such function", body = ErrorBody)))]
+        (status = 200, description = "The function (environment values masked for viewers)", body = Function),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn get(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Fid(id): Fid,
+    Caller(caller): Caller,
 ) -> ApiResult<Json<Function>> {
-    Ok(Json((*lookup(&state, &name)?).clone()))
+    Ok(Json(view(&*lookup(&state, &id)?, &caller.principal)))
 }
 
 #[utoipa::path(put, path = "/api/v1/functions/{name}", tag = "functions",
@@ -200,15 +320,36 @@ pub async fn get(
     responses(
         (status = 200, description = "Updated (version bumped when anything changed)", body = Function),
         (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such function", body = ErrorBody),
         (status = 409, description = "Route taken, or a concurrent update", body = ErrorBody),
-        (status = 413, description = "Code over the size limit", body = ErrorBody)))]
+        (status = 413, description = "Code over the size limit", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn update(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Fid(id): Fid,
+    Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Function>> {
-    let current = lookup(&state, &name)?;
+    let result = update_inner(&state, &id, &caller.principal, body).await;
+    audited(
+        &state,
+        &caller.principal,
+        "function.update",
+        &id.to_string(),
+        result,
+    )
+    .await
+}
+
+async fn update_inner(
+    state: &SharedState,
+    id: &FunctionId,
+    caller: &Principal,
+    body: Value,
+) -> ApiResult<Json<Function>> {
+    let current = lookup(state, id)?;
     let (_, code, patch) = split_body(body, false)?;
     if code.is_none() && patch.is_empty() {
         return Err(ApiError::invalid(
@@ -216,9 +357,10 @@ pub async fn update(
         ));
     }
     let config = patch.apply(&current.config)?;
-    let archive = code
-        .map(|c| package(c, state.config.max_code_bytes))
-        .transpose()?;
+    let archive = match code {
+        Some(c) => Some(package(c, state.config.max_code_bytes).await?),
+        None => None,
+    };
     match &archive {
         Some(a) => check_handler(&config, a)?,
         None if config.runtime != current.config.runtime
@@ -229,7 +371,10 @@ pub async fn update(
                 .store()
                 .read_code(&current.code_sha256)
                 .await?;
-            let stored = ignis_package::from_zip(&stored, u64::MAX)?;
+            let stored =
+                tokio::task::spawn_blocking(move || ignis_package::from_zip(&stored, u64::MAX))
+                    .await
+                    .map_err(|e| ApiError(IgnisError::internal(e.to_string())))??;
             check_handler(&config, &stored)?;
         }
         None => {}
@@ -239,40 +384,56 @@ pub async fn update(
         .is_none_or(|a| a.sha256 == current.code_sha256);
     if same_code && config == current.config {
         // Nothing changed: no new version, no drained pool.
-        return Ok(Json((*current).clone()));
+        return Ok(Json(view(&current, caller)));
     }
     let code = if same_code { None } else { archive.as_ref() };
     let f = state
         .registry
         .store()
-        .update_function(&name, current.version, &config, code)
+        .update_function(id, current.version, &config, code)
         .await?;
     let f = state.registry.put(f);
     state.engine.function_updated(f.clone());
-    tracing::info!(function = %f.name, version = f.version, "function updated");
-    collect_garbage(&state).await;
-    Ok(Json((*f).clone()))
+    tracing::info!(function = %f.label(), version = f.version, "function updated");
+    collect_garbage(state).await;
+    Ok(Json(view(&f, caller)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/functions/{name}", tag = "functions",
     params(("name" = String, Path, description = "Function name")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such function", body = ErrorBody)))]
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn delete(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Fid(id): Fid,
+    Caller(caller): Caller,
 ) -> ApiResult<StatusCode> {
-    if !state.registry.store().delete_function(&name).await? {
+    let result = delete_inner(&state, &id).await;
+    audited(
+        &state,
+        &caller.principal,
+        "function.delete",
+        &id.to_string(),
+        result,
+    )
+    .await
+}
+
+async fn delete_inner(state: &SharedState, id: &FunctionId) -> ApiResult<StatusCode> {
+    if !state.registry.store().delete_function(id).await? {
         return Err(ApiError::not_found(format!(
-            "function `{name}` does not exist"
+            "function `{id}` does not exist"
         )));
     }
-    if let Some(old) = state.registry.remove(&name) {
-        state.engine.function_removed(&name, old.version);
+    if let Some(old) = state.registry.remove(id) {
+        state.engine.function_removed(&old.label(), old.version);
     }
-    tracing::info!(function = %name, "function deleted");
-    collect_garbage(&state).await;
+    tracing::info!(function = %id, "function deleted");
+    collect_garbage(state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -288,12 +449,12 @@ async fn collect_garbage(state: &SharedState) {
     params(("name" = String, Path, description = "Function name")),
     responses(
         (status = 200, description = "The normalized zip archive", content_type = "application/zip"),
-        (status = 404, description = "No such function", body = ErrorBody)))]
-pub async fn code(
-    State(state): State<SharedState>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
-    let f = lookup(&state, &name)?;
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn code(State(state): State<SharedState>, Fid(id): Fid) -> ApiResult<Response> {
+    let f = lookup(&state, &id)?;
     let bytes = state.registry.store().read_code(&f.code_sha256).await?;
     let disposition = format!("attachment; filename=\"{}-v{}.zip\"", f.name, f.version);
     let mut response = bytes.into_response();
@@ -332,13 +493,16 @@ pub struct WarmResponse {
     responses(
         (status = 202, description = "Sandboxes are booting", body = WarmResponse),
         (status = 400, description = "Invalid request", body = ErrorBody),
-        (status = 404, description = "No such function", body = ErrorBody)))]
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn warm(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Fid(id): Fid,
     JsonBody(body): JsonBody<WarmRequest>,
 ) -> ApiResult<(StatusCode, Json<WarmResponse>)> {
-    let f = lookup(&state, &name)?;
+    let f = lookup(&state, &id)?;
     if !(1..=100).contains(&body.count) {
         return Err(ApiError::invalid("`count` must be between 1 and 100"));
     }

@@ -6,7 +6,10 @@ use ignis_engine::PoolsInfo;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::SharedState;
+use ignis_core::FunctionId;
+
+use crate::extract::Caller;
+use crate::{ErrorBody, SharedState};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -16,7 +19,8 @@ pub struct Health {
     /// Label value (`io.ignis.instance`) of this server's sandboxes.
     pub instance: String,
     pub uptime_s: u64,
-    pub functions: usize,
+    /// Whether requests need credentials (`false`: `--no-auth`).
+    pub auth: bool,
     #[schema(value_type = Vec<Object>)]
     pub backends: Vec<ignis_sandbox::BackendStatus>,
     /// Memory reserved by sandboxes and the budget, MiB.
@@ -27,7 +31,8 @@ pub struct Health {
 }
 
 #[utoipa::path(get, path = "/api/v1/health", tag = "system",
-    responses((status = 200, description = "Server and backend status", body = Health)))]
+    responses((status = 200, description = "Server and backend status", body = Health)),
+    security(()))]
 pub async fn health(State(state): State<SharedState>) -> Json<Health> {
     let backends = state.engine.backend_status().await;
     let ok = !backends.is_empty() && backends.iter().all(|b| b.available);
@@ -37,7 +42,7 @@ pub async fn health(State(state): State<SharedState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         instance: state.instance.clone(),
         uptime_s: state.started.elapsed().as_secs(),
-        functions: state.registry.list().len(),
+        auth: state.auth.enabled(),
         backends,
         memory_used_mb: used,
         memory_budget_mb: budget,
@@ -57,7 +62,17 @@ pub async fn health(State(state): State<SharedState>) -> Json<Health> {
 pub struct Pools(pub PoolsInfo);
 
 #[utoipa::path(get, path = "/api/v1/pools", tag = "system",
-    responses((status = 200, description = "Sandboxes by function and state, queue depths, stem cells", body = Pools)))]
-pub async fn pools(State(state): State<SharedState>) -> Json<PoolsInfo> {
-    Json(state.engine.pools())
+    responses(
+        (status = 200, description = "Sandboxes by function and state, queue depths, stem cells (functions of the key's namespaces)", body = Pools),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn pools(State(state): State<SharedState>, Caller(caller): Caller) -> Json<PoolsInfo> {
+    let mut pools = state.engine.pools();
+    pools.functions.retain(|p| {
+        caller
+            .principal
+            .sees(&FunctionId::parse(&p.function).namespace)
+    });
+    Json(pools)
 }

@@ -1,7 +1,7 @@
 //! `POST /api/v1/functions/{name}/invoke` and the invocation records.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::body_bytes;
+use crate::extract::{body_bytes, Fid};
+use crate::handlers::functions::lookup;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 
 /// Parses an event: any JSON value; an empty body is `{}`.
@@ -52,21 +53,21 @@ pub(crate) fn outcome_headers(outcome: &Outcome, headers: &mut HeaderMap) {
         (status = 200, description = "The handler's return value, as JSON", body = Object,
          headers(("X-Ignis-Invocation-Id" = String), ("X-Ignis-Cold-Start" = bool), ("X-Ignis-Duration-Ms" = f64))),
         (status = 400, description = "The event is not JSON", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such function", body = ErrorBody),
         (status = 413, description = "Event over 6 MiB", body = ErrorBody),
         (status = 429, description = "Throttled (see Retry-After)", body = ErrorBody),
         (status = 502, description = "FunctionError, InitError, OutOfMemory, SandboxCrashed, InvalidResult, ResponseTooLarge", body = ErrorBody),
         (status = 503, description = "No backend, or shutting down", body = ErrorBody),
-        (status = 504, description = "Timeout", body = ErrorBody)))]
+        (status = 504, description = "Timeout", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn invoke(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Fid(id): Fid,
     req: Request,
 ) -> ApiResult<Response> {
-    let f = state
-        .registry
-        .get(&name)
-        .ok_or_else(|| ApiError::not_found(format!("function `{name}` does not exist")))?;
+    let f = lookup(&state, &id)?;
     let bytes = body_bytes(req, &()).await?;
     let event = parse_event(&bytes)?;
     let outcome = state.engine.invoke(f, event, Trigger::Api).await;
@@ -98,7 +99,7 @@ pub struct ListParams {
     pub limit: Option<u32>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct InvocationList {
     pub invocations: Vec<InvocationRecord>,
 }
@@ -108,10 +109,13 @@ pub struct InvocationList {
     responses(
         (status = 200, description = "Recent invocations, newest first", body = InvocationList),
         (status = 400, description = "Bad query", body = ErrorBody),
-        (status = 404, description = "No such function", body = ErrorBody)))]
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn invocations(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Fid(id): Fid,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<InvocationList>> {
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
@@ -119,15 +123,7 @@ pub async fn invocations(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("`limit` must be between 1 and 1000"));
     }
-    if state.registry.get(&name).is_none() {
-        return Err(ApiError::not_found(format!(
-            "function `{name}` does not exist"
-        )));
-    }
-    let invocations = state
-        .registry
-        .store()
-        .list_invocations(&name, limit)
-        .await?;
+    lookup(&state, &id)?;
+    let invocations = state.registry.store().list_invocations(&id, limit).await?;
     Ok(Json(InvocationList { invocations }))
 }

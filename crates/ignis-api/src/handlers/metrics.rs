@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,11 @@ use ignis_metrics::WindowStats;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use ignis_auth::Principal;
+use ignis_core::FunctionId;
+
+use crate::extract::{Caller, Fid};
+use crate::handlers::functions::lookup;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 
 /// `30s`, `5m`, `1h`, `7d` (or a plain number of seconds) as seconds.
@@ -83,9 +88,13 @@ fn window_of(s: Option<&str>, default: i64) -> ApiResult<i64> {
     params(SummaryParams),
     responses(
         (status = 200, description = "System-wide and per-function stats over the window", body = Summary),
-        (status = 400, description = "Bad window", body = ErrorBody)))]
+        (status = 400, description = "Bad window", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn summary(
     State(state): State<SharedState>,
+    Caller(caller): Caller,
     params: Result<Query<SummaryParams>, QueryRejection>,
 ) -> ApiResult<Json<Summary>> {
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
@@ -99,13 +108,17 @@ pub async fn summary(
     };
     let mut functions = BTreeMap::new();
     for f in state.registry.list() {
+        if !caller.principal.sees(&f.namespace) {
+            continue;
+        }
+        let label = f.label();
         functions.insert(
-            f.name.clone(),
+            label.to_string(),
             FunctionSummary {
-                stats: engine.window(&f.name, window).await?,
+                stats: engine.window(&label, window).await?,
                 resources: resources
                     .functions
-                    .get(&f.name)
+                    .get(&*label)
                     .cloned()
                     .unwrap_or_default(),
             },
@@ -154,18 +167,18 @@ pub struct Series {
     responses(
         (status = 200, description = "Time series for charts", body = Series),
         (status = 400, description = "Bad window or step", body = ErrorBody),
-        (status = 404, description = "No such function", body = ErrorBody)))]
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn series(
     State(state): State<SharedState>,
-    Path(name): Path<String>,
+    Fid(id): Fid,
     params: Result<Query<SeriesParams>, QueryRejection>,
 ) -> ApiResult<Json<Series>> {
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
-    if state.registry.get(&name).is_none() {
-        return Err(ApiError::not_found(format!(
-            "function `{name}` does not exist"
-        )));
-    }
+    let f = lookup(&state, &id)?;
+    let name = f.label().into_owned();
     let window = window_of(params.window.as_deref(), 3600)?;
     let step = window_of(params.step.as_deref(), 60)?;
     if step > window {
@@ -196,23 +209,53 @@ pub async fn series(
     }))
 }
 
+/// A snapshot as `caller` may see it: only functions of its namespaces.
+fn visible_snapshot(json: &str, caller: &Principal) -> String {
+    if caller.namespaces.is_all() {
+        return json.to_string();
+    }
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return String::new();
+    };
+    let keep = |label: &String| caller.sees(&FunctionId::parse(label).namespace);
+    if let Some(map) = v.get_mut("functions").and_then(|f| f.as_object_mut()) {
+        map.retain(|k, _| keep(k));
+    }
+    if let Some(map) = v
+        .get_mut("resources")
+        .and_then(|r| r.get_mut("functions"))
+        .and_then(|f| f.as_object_mut())
+    {
+        map.retain(|k, _| keep(k));
+    }
+    v.to_string()
+}
+
 #[utoipa::path(get, path = "/api/v1/metrics/stream", tag = "metrics",
-    responses((status = 200, description = "Server-Sent Events: one JSON snapshot (system, functions, resources) per second", content_type = "text/event-stream")))]
+    responses(
+        (status = 200, description = "Server-Sent Events: one JSON snapshot (system, functions, resources) per second", content_type = "text/event-stream"),
+        (status = 401, description = "No or bad credentials (a key or the session cookie; never a key in the query string)", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn stream(
     State(state): State<SharedState>,
+    Caller(caller): Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let principal = caller.principal;
     let rx = state.engine.subscribe();
     let first = serde_json::to_string(&state.engine.snapshot()).unwrap_or_default();
+    let first = visible_snapshot(&first, &principal);
     let first =
         futures::stream::once(async move { Ok(Event::default().event("snapshot").data(first)) });
-    let rest = futures::stream::unfold(rx, |mut rx| async move {
+    let rest = futures::stream::unfold((rx, principal), |(mut rx, principal)| async move {
         loop {
             match rx.recv().await {
                 Ok(json) => {
+                    let data = visible_snapshot(&json, &principal);
                     return Some((
-                        Ok(Event::default().event("snapshot").data(json.as_str())),
-                        rx,
-                    ))
+                        Ok(Event::default().event("snapshot").data(data)),
+                        (rx, principal),
+                    ));
                 }
                 // A slow client skips snapshots rather than slowing anyone.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -225,7 +268,11 @@ pub async fn stream(
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
-    responses((status = 200, description = "Prometheus / OpenMetrics text exposition", content_type = "application/openmetrics-text")))]
+    responses(
+        (status = 200, description = "Prometheus / OpenMetrics text exposition", content_type = "application/openmetrics-text"),
+        (status = 401, description = "No or bad credentials (unless `metrics_public`)", body = ErrorBody),
+        (status = 403, description = "Not allowed (a key for every namespace with the metrics role)", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn prometheus(State(state): State<SharedState>) -> Response {
     let mut r = state.engine.metrics().encode().into_response();
     r.headers_mut().insert(

@@ -1,5 +1,6 @@
 //! One module per API resource.
 
+pub mod access;
 pub mod functions;
 pub mod health;
 pub mod invoke;

@@ -8,10 +8,12 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use ignis_core::{ErrorKind, IgnisError, Trigger};
+use ignis_auth::{authorize, Action, Decision, Resource};
+use ignis_core::{ErrorKind, HttpAuth, IgnisError, Trigger};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use crate::auth::{authenticate, unauthorized};
 use crate::extract::body_bytes;
 use crate::handlers::invoke::outcome_headers;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
@@ -21,9 +23,11 @@ use crate::{ApiError, ApiResult, ErrorBody, SharedState};
     request_body(content = String, description = "Passed to the handler as `body`"),
     responses(
         (status = 200, description = "The handler's `statusCode`/`headers`/`body`, or its return value as JSON"),
-        (status = 404, description = "No function has this route", body = ErrorBody),
+        (status = 401, description = "A private route (`http_auth: key`) without valid credentials, or no such route", body = ErrorBody),
+        (status = 404, description = "No such route, or one the key may not invoke", body = ErrorBody),
         (status = 502, description = "The function failed", body = ErrorBody),
-        (status = 504, description = "Timeout", body = ErrorBody)))]
+        (status = 504, description = "Timeout", body = ErrorBody)),
+    security((), ("key" = []), ("session" = [])))]
 pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResult<Response> {
     let path = req
         .uri()
@@ -31,13 +35,46 @@ pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResul
         .strip_prefix("/fn")
         .unwrap_or("/")
         .to_string();
-    let (function, rest) = state
-        .registry
-        .route(&path)
-        .ok_or_else(|| ApiError::not_found(format!("no function has the route of {path}")))?;
+    let found = state.registry.route(&path);
+    let public = found
+        .as_ref()
+        .is_some_and(|(f, _)| f.config.http_auth == HttpAuth::None);
+    let caller = if public {
+        None
+    } else {
+        authenticate(&state, &req)?
+    };
+    // Who may call: anyone for a public route; for a private one, a key
+    // whose role may invoke the function's namespace. Nobody learns more
+    // than they may: without credentials an unknown route and a private
+    // one both answer 401; with a key that may not invoke it, both 404.
+    let not_found = || ApiError::not_found(format!("no function has the route of {path}"));
+    let (function, rest) = match (found, &caller) {
+        (Some((f, rest)), _) if f.config.http_auth == HttpAuth::None => (f, rest),
+        (_, None) => return Err(unauthorized()),
+        (None, Some(_)) => return Err(not_found()),
+        (Some((f, rest)), Some(c)) => {
+            match authorize(
+                &c.principal,
+                Action::Invoke,
+                Resource::Namespace(&f.namespace),
+            ) {
+                Decision::Allow => (f, rest),
+                Decision::Deny(_) => return Err(not_found()),
+            }
+        }
+    };
     let method = req.method().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let headers = req.headers().clone();
+    let mut headers = req.headers().clone();
+    // ignis's own credentials are not the function's business: a private
+    // route's `Authorization` (the caller's key), the console's session
+    // cookie and CSRF token never reach user code.
+    if function.config.http_auth == HttpAuth::Key {
+        headers.remove(header::AUTHORIZATION);
+    }
+    headers.remove(crate::auth::CSRF_HEADER);
+    strip_session_cookie(&mut headers);
     let source_ip = req
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
@@ -67,6 +104,29 @@ pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResul
     };
     response.headers_mut().extend(extra);
     Ok(response)
+}
+
+/// Removes ignis's session cookie from the `Cookie` headers, keeping the
+/// others.
+fn strip_session_cookie(headers: &mut HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| {
+            let name = c.split('=').next().unwrap_or("");
+            !c.is_empty() && name != crate::auth::COOKIE_TLS && name != crate::auth::COOKIE_PLAIN
+        })
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
 }
 
 struct GatewayRequest<'a> {
@@ -262,6 +322,24 @@ mod tests {
         assert_eq!(decode("100%"), "100%");
         assert_eq!(decode("%zz"), "%zz");
         assert_eq!(decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn the_session_cookie_is_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; ignis_session=secret; __Host-ignis_session=s2"),
+        );
+        strip_session_cookie(&mut h);
+        assert_eq!(h.get(header::COOKIE).unwrap(), "theme=dark");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("ignis_session=secret"),
+        );
+        strip_session_cookie(&mut h);
+        assert!(h.get(header::COOKIE).is_none());
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct Server {
     pub stdout_rest: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Everything the server wrote to stderr (its log), across restarts.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The admin key of the first start (`DATA_DIR/admin.key`), sent by
+    /// every request helper unless it says otherwise.
+    pub key: String,
 }
 
 pub struct Reply {
@@ -72,6 +75,7 @@ impl Server {
                 .unwrap(),
             stdout_rest: Default::default(),
             log: Default::default(),
+            key: String::new(),
         };
         s.spawn();
         s
@@ -93,11 +97,11 @@ impl Server {
             .args(&self.args)
             // Images are built once (scripts/test.sh) and shared.
             .env("IGNIS_IMAGE_DIR", image_dir())
-            .envs(self.env.iter().cloned())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(self.env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -130,6 +134,14 @@ impl Server {
             .expect("server did not report its address");
         self.url = url;
         self.child = Some(child);
+        if let Ok(k) = std::fs::read_to_string(self.data_dir.join("admin.key")) {
+            self.key = k.trim().to_string();
+        }
+    }
+
+    /// Standard output of the server so far.
+    pub fn stdout_text(&self) -> String {
+        self.stdout_rest.lock().unwrap().join("\n")
     }
 
     pub fn kill9(&mut self) {
@@ -161,23 +173,28 @@ impl Server {
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> Reply {
+        let key = (!self.key.is_empty()).then_some(self.key.as_str());
+        self.request_as(key, method, path, body)
+    }
+
+    /// A request with `key` (`None`: no credentials).
+    pub fn request_as(
+        &self,
+        key: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Reply {
         let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
         if let Some(b) = body {
             req = req
                 .header("content-type", "application/json")
                 .body(b.to_string());
         }
-        let resp = req.send().expect("request");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-            text,
-        }
+        reply(req.send().expect("request"))
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -196,6 +213,34 @@ impl Server {
         self.request(reqwest::Method::DELETE, path, None)
     }
 
+    /// Creates a key with `role` (admin credentials) and returns its secret.
+    pub fn create_key(&self, role: &str, namespaces: Value) -> String {
+        let r = self.post(
+            "/api/v1/keys",
+            &serde_json::json!({"name": format!("test {role}"), "role": role, "namespaces": namespaces}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["key"].as_str().unwrap().to_string()
+    }
+}
+
+/// A response, read whole.
+pub fn reply(resp: reqwest::blocking::Response) -> Reply {
+    {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}
+
+impl Server {
     /// Creates a function and asserts it worked.
     pub fn deploy(&self, body: &Value) -> Value {
         let r = self.post("/api/v1/functions", body);
@@ -212,6 +257,9 @@ impl Server {
         Command::new(BIN)
             .args(args)
             .env("IGNIS_SERVER", &self.url)
+            .env("IGNIS_API_KEY", &self.key)
+            // No stored login of the machine's user interferes.
+            .env("XDG_CONFIG_HOME", self.data_dir.join("cli-config"))
             .output()
             .expect("run cli")
     }

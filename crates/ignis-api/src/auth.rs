@@ -130,6 +130,42 @@ const FUNCTION_ROUTES: &[(&str, &str, Action, Scope)] = &[
         Action::ReadMetrics,
         Scope::PathNamespace,
     ),
+    (
+        "GET",
+        "/functions/{name}/invocations/{id}",
+        Action::ReadLogs,
+        Scope::PathNamespace,
+    ),
+    (
+        "GET",
+        "/functions/{name}/files",
+        Action::ReadFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "GET",
+        "/functions/{name}/versions",
+        Action::ReadFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "GET",
+        "/functions/{name}/test-events",
+        Action::ReadFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "PUT",
+        "/functions/{name}/test-events/{event}",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "DELETE",
+        "/functions/{name}/test-events/{event}",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
 ];
 
 /// Every route of the application and what it requires.
@@ -207,6 +243,21 @@ pub fn access_table() -> Vec<RouteAccess> {
         entry(
             "GET",
             "/api/v1/metrics/stream",
+            Requires(Action::ReadMetrics, Scope::Visible),
+        ),
+        entry(
+            "GET",
+            "/api/v1/metrics/series",
+            Requires(Action::ReadMetrics, Scope::System),
+        ),
+        entry(
+            "GET",
+            "/api/v1/metrics/errors",
+            Requires(Action::ReadMetrics, Scope::Visible),
+        ),
+        entry(
+            "GET",
+            "/api/v1/metrics/backends",
             Requires(Action::ReadMetrics, Scope::Visible),
         ),
         entry("GET", "/metrics", Access::Metrics),

@@ -125,3 +125,12 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
             .ok_or_else(crate::auth::unauthorized)
     }
 }
+
+/// A path parameter by name ("" when absent).
+pub fn path_param(params: &axum::extract::RawPathParams, name: &str) -> String {
+    params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
+}

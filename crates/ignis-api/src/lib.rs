@@ -6,6 +6,7 @@
 //! only place where errors become status codes.
 
 pub mod auth;
+pub mod console;
 mod error;
 mod extract;
 pub mod handlers;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use ignis_engine::Engine;
 
@@ -33,6 +34,8 @@ pub struct ApiConfig {
     pub max_event_bytes: usize,
     /// `/metrics` without credentials (many Prometheus setups scrape so).
     pub metrics_public: bool,
+    /// Where the web console's files come from.
+    pub console: console::Source,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +44,7 @@ impl Default for ApiConfig {
             max_code_bytes: ignis_package::DEFAULT_MAX_ARCHIVE_BYTES,
             max_event_bytes: 6 * 1024 * 1024,
             metrics_public: false,
+            console: console::Source::Embedded,
         }
     }
 }
@@ -95,6 +99,17 @@ fn function_routes(management_limit: usize, event_limit: usize) -> Router<Shared
         .route("/functions/{name}/code", get(functions::code))
         .route("/functions/{name}/warm", post(functions::warm))
         .route("/functions/{name}/invocations", get(invoke::invocations))
+        .route(
+            "/functions/{name}/invocations/{id}",
+            get(invoke::invocation),
+        )
+        .route("/functions/{name}/files", get(functions::files))
+        .route("/functions/{name}/versions", get(functions::versions))
+        .route("/functions/{name}/test-events", get(functions::test_events))
+        .route(
+            "/functions/{name}/test-events/{event}",
+            put(functions::put_test_event).delete(functions::delete_test_event),
+        )
         .route("/functions/{name}/metrics", get(metrics::series))
         .layer(DefaultBodyLimit::max(management_limit))
         .route(
@@ -130,6 +145,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/pools", get(health::pools))
         .route("/metrics/summary", get(metrics::summary))
         .route("/metrics/stream", get(metrics::stream))
+        .route("/metrics/series", get(metrics::system_series))
+        .route("/metrics/errors", get(metrics::recent_errors))
+        .route("/metrics/backends", get(metrics::backends))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .merge(function_routes(management_limit, event_limit))
         .nest(

@@ -277,6 +277,27 @@ pub fn qualified<'a>(namespace: &str, name: &'a str) -> std::borrow::Cow<'a, str
     }
 }
 
+/// One version of a function, as `GET /functions/{name}/versions` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FunctionVersion {
+    pub version: u64,
+    pub config: FunctionConfig,
+    /// Content address of the version's code archive.
+    pub code_sha256: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// A saved test event of a function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TestEvent {
+    pub name: String,
+    /// The event, any JSON value.
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+    pub updated_at_ms: i64,
+}
+
 /// A partial configuration: every field optional. Creating a function applies
 /// a patch to the defaults; updating one applies it to the current config.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]

@@ -95,6 +95,9 @@ pub struct InvocationRecord {
     pub status: InvocationStatus,
     pub error_type: Option<ErrorKind>,
     pub error_message: Option<String>,
+    /// The handler's stack trace, for a `FunctionError` or `InitError`.
+    #[serde(default)]
+    pub error_stack: Option<String>,
     pub response_bytes: u64,
     /// Peak memory of the sandbox during the call, where the backend can tell.
     pub peak_memory_bytes: Option<u64>,

@@ -10,7 +10,8 @@ pub mod invocation;
 pub use error::{ErrorKind, IgnisError};
 pub use function::{
     qualified, validate_name, validate_namespace, validate_route, BackendKind, Function,
-    FunctionConfig, FunctionId, FunctionPatch, HttpAuth, Runtime, Timestamp, DEFAULT_NAMESPACE,
+    FunctionConfig, FunctionId, FunctionPatch, FunctionVersion, HttpAuth, Runtime, TestEvent,
+    Timestamp, DEFAULT_NAMESPACE,
 };
 pub use invocation::{InvocationRecord, InvocationStatus, StartKind, Trigger};
 

@@ -254,6 +254,7 @@ impl Backend for DockerBackend {
             kind: BackendKind::Docker,
             available,
             detail,
+            accelerator: None,
         }
     }
 

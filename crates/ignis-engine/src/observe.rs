@@ -266,24 +266,38 @@ impl Engine {
         function: &str,
         seconds: i64,
     ) -> Result<WindowStats, ignis_store::StoreError> {
+        Ok(self.bucket(function, seconds).await?.stats(seconds as f64))
+    }
+
+    /// The merged calls of `function` ("" = all) over the last `seconds`,
+    /// to be merged further (per backend) or turned into stats.
+    pub async fn bucket(
+        &self,
+        function: &str,
+        seconds: i64,
+    ) -> Result<Bucket, ignis_store::StoreError> {
         let now = now_s();
         let (from, to) = (now - seconds + 1, now + 1);
         if seconds <= ignis_metrics::aggregate::RETENTION_S {
-            return Ok(self
-                .inner
-                .recorder
-                .metrics
-                .window(function, from, to)
-                .stats(seconds as f64));
+            return Ok(self.inner.recorder.metrics.window(function, from, to));
         }
         let rollups = self
             .inner
             .store
             .read_rollups(function, from.div_euclid(60), to.div_euclid(60) + 1)
             .await?;
-        Ok(self
-            .merged(&rollups, function, from, to, now)
-            .stats(seconds as f64))
+        Ok(self.merged(&rollups, function, from, to, now))
+    }
+
+    /// The newest failed calls (errors and timeouts), newest first.
+    pub fn recent_errors(&self, limit: usize) -> Vec<ignis_metrics::aggregate::RecentError> {
+        self.inner
+            .recorder
+            .metrics
+            .aggregator
+            .lock()
+            .map(|a| a.recent_errors().take(limit).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Calls of `[from, to)` seconds: this run's recent minutes from memory,
@@ -357,6 +371,10 @@ pub fn bucket_of(r: &Rollup) -> Bucket {
         init_count: r.init_count,
         errors_by_type: serde_json::from_str(&r.errors_by_type).unwrap_or_default(),
         latency: ignis_metrics::histogram::Histogram::from_bytes(&r.histogram).unwrap_or_default(),
+        cpu_ms_sum: r.cpu_ms_sum,
+        cpu_count: r.cpu_count,
+        memory_bytes_sum: r.memory_bytes_sum,
+        memory_count: r.memory_count,
     }
 }
 
@@ -395,6 +413,10 @@ impl Inner {
                 errors_by_type: serde_json::to_string(&b.errors_by_type)
                     .unwrap_or_else(|_| "{}".into()),
                 histogram: b.latency.to_bytes(),
+                cpu_ms_sum: b.cpu_ms_sum,
+                cpu_count: b.cpu_count,
+                memory_bytes_sum: b.memory_bytes_sum,
+                memory_count: b.memory_count,
             })
             .collect();
         match self.store.write_rollups(&rollups).await {

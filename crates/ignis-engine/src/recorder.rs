@@ -118,6 +118,7 @@ mod tests {
             status: InvocationStatus::Success,
             error_type: None,
             error_message: None,
+            error_stack: None,
             response_bytes: 2,
             peak_memory_bytes: None,
             cpu_ms: None,

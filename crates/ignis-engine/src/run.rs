@@ -370,6 +370,7 @@ fn build_record(
         status,
         error_type,
         error_message: error.map(|e| e.message.clone()),
+        error_stack: error.and_then(|e| e.stack.clone()),
         response_bytes: outcome.result.as_ref().map_or(0, |v| v.get().len() as u64),
         peak_memory_bytes: None,
         cpu_ms: None,

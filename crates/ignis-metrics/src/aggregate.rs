@@ -27,6 +27,12 @@ pub struct Bucket {
     pub errors_by_type: BTreeMap<String, u64>,
     /// Total duration (arrival to answer) of every call, ms.
     pub latency: Histogram,
+    /// CPU time of the calls that measured it, ms, and how many did.
+    pub cpu_ms_sum: f64,
+    pub cpu_count: u64,
+    /// Peak sandbox memory of the calls that measured it, bytes.
+    pub memory_bytes_sum: f64,
+    pub memory_count: u64,
 }
 
 impl Bucket {
@@ -54,6 +60,14 @@ impl Bucket {
             self.init_count += 1;
         }
         self.latency.record(r.total_ms);
+        if let Some(cpu) = r.cpu_ms {
+            self.cpu_ms_sum += cpu;
+            self.cpu_count += 1;
+        }
+        if let Some(mem) = r.peak_memory_bytes {
+            self.memory_bytes_sum += mem as f64;
+            self.memory_count += 1;
+        }
     }
 
     pub fn merge(&mut self, o: &Bucket) {
@@ -70,6 +84,10 @@ impl Bucket {
             *self.errors_by_type.entry(k.clone()).or_default() += v;
         }
         self.latency.merge(&o.latency);
+        self.cpu_ms_sum += o.cpu_ms_sum;
+        self.cpu_count += o.cpu_count;
+        self.memory_bytes_sum += o.memory_bytes_sum;
+        self.memory_count += o.memory_count;
     }
 
     /// Calls that did not succeed (errors, timeouts, throttles).
@@ -101,6 +119,15 @@ impl Bucket {
             max_ms: (self.latency.count() > 0).then(|| self.latency.max()),
             mean_ms: self.latency.mean(),
             mean_init_ms: (self.init_count > 0).then(|| self.init_ms_sum / self.init_count as f64),
+            // Little's law: time spent in calls over the window's length.
+            concurrency: if seconds > 0.0 {
+                self.latency.mean().unwrap_or(0.0) * self.latency.count() as f64 / (seconds * 1e3)
+            } else {
+                0.0
+            },
+            mean_cpu_ms: (self.cpu_count > 0).then(|| self.cpu_ms_sum / self.cpu_count as f64),
+            mean_peak_memory_bytes: (self.memory_count > 0)
+                .then(|| self.memory_bytes_sum / self.memory_count as f64),
         }
     }
 }
@@ -136,6 +163,13 @@ pub struct WindowStats {
     pub max_ms: Option<f64>,
     pub mean_ms: Option<f64>,
     pub mean_init_ms: Option<f64>,
+    /// Calls in flight on average over the window (total call time / window).
+    pub concurrency: f64,
+    /// CPU time per call, where the backend measures it (calls of 1 ms or
+    /// more), ms.
+    pub mean_cpu_ms: Option<f64>,
+    /// Peak sandbox memory per call, where measured, bytes.
+    pub mean_peak_memory_bytes: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -176,15 +210,54 @@ impl Series {
     }
 }
 
+/// Most recent failed calls kept for the console's error feed.
+pub const RECENT_ERRORS: usize = 200;
+
+/// A failed call (an error or a timeout), for the error feed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecentError {
+    pub namespace: String,
+    pub function: String,
+    /// The invocation id (its record holds the stack and logs).
+    pub id: String,
+    /// When the call arrived, Unix ms.
+    pub at_ms: i64,
+    pub error_type: String,
+    pub message: String,
+}
+
 /// Per-second buckets for the system ("") and each function.
 #[derive(Debug, Default)]
 pub struct Aggregator {
     series: HashMap<String, Series>,
+    /// Newest last.
+    recent_errors: VecDeque<RecentError>,
 }
 
 impl Aggregator {
+    /// The newest failed calls, newest first.
+    pub fn recent_errors(&self) -> impl Iterator<Item = &RecentError> {
+        self.recent_errors.iter().rev()
+    }
+
     /// Counts a finished call in the second it ended.
     pub fn observe(&mut self, r: &InvocationRecord) {
+        if matches!(
+            r.status,
+            InvocationStatus::Error | InvocationStatus::Timeout
+        ) {
+            if self.recent_errors.len() >= RECENT_ERRORS {
+                self.recent_errors.pop_front();
+            }
+            self.recent_errors.push_back(RecentError {
+                namespace: r.namespace.clone(),
+                function: r.function.clone(),
+                id: r.id.clone(),
+                at_ms: r.started_at_ms,
+                error_type: r.error_type.map_or("Error", |k| k.as_str()).to_string(),
+                message: r.error_message.clone().unwrap_or_default(),
+            });
+        }
         let second = (r.started_at_ms + r.total_ms as i64).div_euclid(1000);
         self.series
             .entry(String::new())
@@ -273,6 +346,7 @@ mod tests {
             status: InvocationStatus::from_error(err),
             error_type: err,
             error_message: None,
+            error_stack: None,
             response_bytes: 0,
             peak_memory_bytes: None,
             cpu_ms: None,

@@ -850,6 +850,10 @@ impl Backend for MicroVmBackend {
                 self.accel_note,
                 self.config.snapshots.map_or("off", SnapshotMode::as_str)
             ),
+            accelerator: Some(match self.accel {
+                Accel::Kvm => "kvm",
+                Accel::Tcg => "tcg",
+            }),
         }
     }
 

@@ -97,6 +97,12 @@ pub fn from_files(files: &BTreeMap<String, String>, limit: u64) -> Result<Archiv
 
 /// Normalizes an uploaded zip archive.
 pub fn from_zip(bytes: &[u8], limit: u64) -> Result<Archive, PackageError> {
+    build(unpack(bytes, limit)?, limit)
+}
+
+/// The files of a zip archive (path to content), with every check of
+/// [`from_zip`]: what the console shows of a stored archive.
+pub fn unpack(bytes: &[u8], limit: u64) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
     if bytes.len() as u64 > limit {
         return Err(PackageError::TooLarge {
             size: bytes.len() as u64,
@@ -144,7 +150,7 @@ pub fn from_zip(bytes: &[u8], limit: u64) -> Result<Archive, PackageError> {
             return Err(PackageError::Duplicate(path));
         }
     }
-    build(entries, limit)
+    Ok(entries)
 }
 
 /// Zips a directory for upload (the CLI's `--dir`). Follows no symlinks:

@@ -102,6 +102,7 @@ impl Backend for FakeBackend {
             kind: self.kind(),
             available: true,
             detail: "fake in-process backend".into(),
+            accelerator: None,
         }
     }
 

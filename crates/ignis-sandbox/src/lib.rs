@@ -83,6 +83,9 @@ pub struct BackendStatus {
     pub available: bool,
     /// Human-readable details: engine version, image, acceleration, or what is wrong.
     pub detail: String,
+    /// How guest code runs, where the backend has a choice (`kvm`, `tcg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accelerator: Option<&'static str>,
 }
 
 /// An isolation technology.

@@ -9,7 +9,10 @@ mod sqlite;
 
 use async_trait::async_trait;
 use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
-use ignis_core::{Function, FunctionConfig, FunctionId, InvocationRecord};
+use ignis_core::{
+    Function, FunctionConfig, FunctionId, FunctionVersion, InvocationRecord, InvocationStatus,
+    TestEvent,
+};
 use ignis_package::Archive;
 
 pub use blobs::BlobStore;
@@ -86,12 +89,31 @@ pub trait Store: Send + Sync + 'static {
     /// Appends invocation records in one transaction.
     async fn insert_invocations(&self, records: &[InvocationRecord]) -> Result<(), StoreError>;
 
-    /// Most recent invocations of a function, newest first.
+    /// Most recent invocations of a function, newest first, optionally of
+    /// one status only.
     async fn list_invocations(
         &self,
         function: &FunctionId,
         limit: u32,
+        status: Option<InvocationStatus>,
     ) -> Result<Vec<InvocationRecord>, StoreError>;
+
+    /// One invocation record of a function.
+    async fn get_invocation(
+        &self,
+        function: &FunctionId,
+        id: &str,
+    ) -> Result<Option<InvocationRecord>, StoreError>;
+
+    /// The kept versions of a function, newest first.
+    async fn list_versions(&self, id: &FunctionId) -> Result<Vec<FunctionVersion>, StoreError>;
+
+    /// Saved test events of a function, by name.
+    async fn list_test_events(&self, id: &FunctionId) -> Result<Vec<TestEvent>, StoreError>;
+    /// Saves (creates or replaces) a test event; `NotFound` without the function.
+    async fn put_test_event(&self, id: &FunctionId, event: &TestEvent) -> Result<(), StoreError>;
+    /// Returns whether it existed.
+    async fn delete_test_event(&self, id: &FunctionId, name: &str) -> Result<bool, StoreError>;
 
     /// Removes code blobs no function version refers to, except the ones in
     /// `keep`: code that calls in flight still need (a cold start reads the
@@ -169,4 +191,8 @@ pub struct Rollup {
     /// JSON object: error type to count.
     pub errors_by_type: String,
     pub histogram: Vec<u8>,
+    pub cpu_ms_sum: f64,
+    pub cpu_count: u64,
+    pub memory_bytes_sum: f64,
+    pub memory_count: u64,
 }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
 use ignis_core::{
-    now_ms, ErrorKind, Function, FunctionConfig, FunctionId, InvocationRecord, InvocationStatus,
-    StartKind, Timestamp, Trigger,
+    now_ms, ErrorKind, Function, FunctionConfig, FunctionId, FunctionVersion, InvocationRecord,
+    InvocationStatus, StartKind, TestEvent, Timestamp, Trigger,
 };
 use ignis_package::Archive;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -208,8 +208,8 @@ fn next_version(conn: &Connection, id: &FunctionId) -> Result<i64, StoreError> {
 const INSERT_INVOCATION: &str = "INSERT INTO invocations (
     id, function, version, backend, trigger, started_at_ms, queue_ms, init_ms, exec_ms, total_ms,
     start_kind, batch_size, status, error_type, error_message, response_bytes, peak_memory_bytes,
-    cpu_ms, stdout, stderr, logs_truncated, sandbox_id, namespace)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    cpu_ms, stdout, stderr, logs_truncated, sandbox_id, namespace, error_stack)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 
 fn invocation_from_row(row: &Row<'_>) -> rusqlite::Result<InvocationRecord> {
     let text = |col: &str| -> rusqlite::Result<String> { row.get(col) };
@@ -251,6 +251,7 @@ fn invocation_from_row(row: &Row<'_>) -> rusqlite::Result<InvocationRecord> {
             .get::<_, Option<String>>("error_type")?
             .and_then(|s| ErrorKind::parse(&s)),
         error_message: row.get("error_message")?,
+        error_stack: row.get("error_stack")?,
         response_bytes: row.get::<_, i64>("response_bytes")? as u64,
         peak_memory_bytes: row
             .get::<_, Option<i64>>("peak_memory_bytes")?
@@ -431,6 +432,7 @@ impl Store for SqliteStore {
                         r.logs_truncated as i64,
                         r.sandbox_id,
                         r.namespace,
+                        r.error_stack,
                     ])?;
                 }
             }
@@ -444,16 +446,23 @@ impl Store for SqliteStore {
         &self,
         function: &FunctionId,
         limit: u32,
+        status: Option<InvocationStatus>,
     ) -> Result<Vec<InvocationRecord>, StoreError> {
         let function = function.clone();
         self.run(move |conn, _| {
             let rows = conn
                 .prepare_cached(
                     "SELECT * FROM invocations WHERE namespace = ?1 AND function = ?2
+                        AND (?4 IS NULL OR status = ?4)
                      ORDER BY started_at_ms DESC, rowid DESC LIMIT ?3",
                 )?
                 .query_map(
-                    params![function.namespace, function.name, limit],
+                    params![
+                        function.namespace,
+                        function.name,
+                        limit,
+                        status.map(InvocationStatus::as_str)
+                    ],
                     invocation_from_row,
                 )?
                 .collect::<Result<_, _>>()?;
@@ -476,8 +485,10 @@ impl Store for SqliteStore {
                 let mut stmt = tx.prepare_cached(
                     "INSERT OR REPLACE INTO metric_rollups (function, minute, part, requests, success,
                         errors, timeouts, throttles, cold_starts, stem_starts, init_ms_sum, init_count,
-                        total_ms_sum, total_ms_max, errors_by_type, histogram)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                        total_ms_sum, total_ms_max, errors_by_type, histogram, cpu_ms_sum, cpu_count,
+                        memory_bytes_sum, memory_count)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                        ?17, ?18, ?19, ?20)",
                 )?;
                 for r in &rollups {
                     stmt.execute(params![
@@ -497,6 +508,10 @@ impl Store for SqliteStore {
                         r.total_ms_max,
                         r.errors_by_type,
                         r.histogram,
+                        r.cpu_ms_sum,
+                        r.cpu_count as i64,
+                        r.memory_bytes_sum,
+                        r.memory_count as i64,
                     ])?;
                 }
             }
@@ -538,6 +553,10 @@ impl Store for SqliteStore {
                         total_ms_max: row.get("total_ms_max")?,
                         errors_by_type: row.get("errors_by_type")?,
                         histogram: row.get("histogram")?,
+                        cpu_ms_sum: row.get("cpu_ms_sum")?,
+                        cpu_count: u("cpu_count")?,
+                        memory_bytes_sum: row.get("memory_bytes_sum")?,
+                        memory_count: u("memory_count")?,
                     })
                 })?
                 .collect::<Result<_, _>>()?;
@@ -570,6 +589,118 @@ impl Store for SqliteStore {
             )?;
             tx.commit()?;
             Ok((rollups as u64, invocations as u64))
+        })
+        .await
+    }
+
+    async fn get_invocation(
+        &self,
+        function: &FunctionId,
+        id: &str,
+    ) -> Result<Option<InvocationRecord>, StoreError> {
+        let (function, id) = (function.clone(), id.to_string());
+        self.run(move |conn, _| {
+            conn.query_row(
+                "SELECT * FROM invocations WHERE namespace = ?1 AND function = ?2 AND id = ?3",
+                params![function.namespace, function.name, id],
+                invocation_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+        })
+        .await
+    }
+
+    async fn list_versions(&self, id: &FunctionId) -> Result<Vec<FunctionVersion>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| {
+            let rows = conn
+                .prepare(
+                    "SELECT version, config, code_sha256, created_at FROM function_versions
+                     WHERE namespace = ?1 AND function = ?2 ORDER BY version DESC",
+                )?
+                .query_map(params![id.namespace, id.name], |r| {
+                    let config: String = r.get(1)?;
+                    Ok(FunctionVersion {
+                        version: r.get::<_, i64>(0)? as u64,
+                        config: serde_json::from_str(&config).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                1,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?,
+                        code_sha256: r.get(2)?,
+                        created_at: ts(r.get(3)?),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn list_test_events(&self, id: &FunctionId) -> Result<Vec<TestEvent>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| {
+            let rows = conn
+                .prepare(
+                    "SELECT name, event, updated_at FROM test_events
+                     WHERE namespace = ?1 AND function = ?2 ORDER BY name",
+                )?
+                .query_map(params![id.namespace, id.name], |r| {
+                    let text: String = r.get(1)?;
+                    Ok(TestEvent {
+                        name: r.get(0)?,
+                        event: serde_json::from_str(&text).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                1,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?,
+                        updated_at_ms: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn put_test_event(&self, id: &FunctionId, event: &TestEvent) -> Result<(), StoreError> {
+        let (id, event) = (id.clone(), event.clone());
+        self.run(move |conn, _| {
+            let text = serde_json::to_string(&event.event)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.execute(
+                "INSERT INTO test_events (namespace, function, name, event, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(namespace, function, name) DO UPDATE
+                    SET event = excluded.event, updated_at = excluded.updated_at",
+                params![id.namespace, id.name, event.name, text, event.updated_at_ms],
+            )
+            .map_err(|e| match &e {
+                rusqlite::Error::SqliteFailure(err, _)
+                    if err.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::NotFound(id.to_string())
+                }
+                _ => e.into(),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_test_event(&self, id: &FunctionId, name: &str) -> Result<bool, StoreError> {
+        let (id, name) = (id.clone(), name.to_string());
+        self.run(move |conn, _| {
+            let n = conn.execute(
+                "DELETE FROM test_events WHERE namespace = ?1 AND function = ?2 AND name = ?3",
+                params![id.namespace, id.name, name],
+            )?;
+            Ok(n > 0)
         })
         .await
     }

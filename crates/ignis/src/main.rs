@@ -180,6 +180,10 @@ pub struct ServeArgs {
         value_name = "KEY"
     )]
     admin_key: Option<String>,
+    /// Serve the web console from this directory (a `web/dist` build)
+    /// instead of the one built into the binary.
+    #[arg(long, env = "IGNIS_CONSOLE_DIR", value_name = "DIR")]
+    console_dir: Option<PathBuf>,
     /// Failed authentications allowed at once per client address.
     #[arg(long, env = "IGNIS_AUTH_FAIL_BURST", value_name = "N")]
     auth_fail_burst: Option<u32>,

@@ -108,6 +108,10 @@ fn init_logging() {
 pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     init_logging();
     let admin_key = args.admin_key.clone();
+    let console = match args.console_dir.clone() {
+        Some(dir) => ignis_api::console::Source::Dir(dir),
+        None => ignis_api::console::Source::Embedded,
+    };
     let config = resolve(args, file)?;
     tracing::debug!(?config, "starting");
     let store = SqliteStore::open(&config.data_dir)
@@ -192,6 +196,7 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         ApiConfig {
             max_code_bytes: config.max_code_mb * 1024 * 1024,
             metrics_public: config.metrics_public,
+            console: console.clone(),
             ..ApiConfig::default()
         },
         config.instance.clone(),
@@ -226,6 +231,11 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         println!("ignis: backend {}: {mark} ({})", status.kind, status.detail);
     }
     print_access(&config, addr, first_key.as_ref());
+    if console.built() {
+        println!("ignis: console: http://{addr}/ (log in with an API key)");
+    } else {
+        println!("ignis: console not built into this binary (cd web && npm ci && npm run build; then rebuild)");
+    }
     // Tests and scripts read this line to learn the port.
     println!("ignis: listening on http://{addr}");
     tracing::debug!(%addr, "listening");

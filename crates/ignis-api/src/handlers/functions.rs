@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{Caller, Fid, JsonBody, Ns};
+use crate::extract::{path_param, Caller, Fid, JsonBody, Ns};
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 
 /// Function code: inline source files, or a zip archive in base64. Exactly one.
@@ -514,4 +514,190 @@ pub async fn warm(
             started,
         }),
     ))
+}
+
+/// The code of a function's current version, as files.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FunctionFiles {
+    pub version: u64,
+    /// Path to content, for text files (UTF-8, up to 1 MiB each).
+    pub files: BTreeMap<String, String>,
+    /// Paths of the other files (binary or larger).
+    pub binary: Vec<String>,
+}
+
+/// Text files larger than this are listed as binary.
+const MAX_TEXT_FILE: usize = 1 << 20;
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/files", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 200, description = "The current version's files (for the console's editor)", body = FunctionFiles),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn files(
+    State(state): State<SharedState>,
+    Fid(id): Fid,
+) -> ApiResult<Json<FunctionFiles>> {
+    let f = lookup(&state, &id)?;
+    let bytes = state.registry.store().read_code(&f.code_sha256).await?;
+    let entries = tokio::task::spawn_blocking(move || ignis_package::unpack(&bytes, u64::MAX))
+        .await
+        .map_err(|e| ApiError(IgnisError::internal(e.to_string())))??;
+    let mut files = BTreeMap::new();
+    let mut binary = Vec::new();
+    for (path, content) in entries {
+        match String::from_utf8(content) {
+            Ok(text) if text.len() <= MAX_TEXT_FILE => {
+                files.insert(path, text);
+            }
+            _ => binary.push(path),
+        }
+    }
+    Ok(Json(FunctionFiles {
+        version: f.version,
+        files,
+        binary,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionList {
+    /// Newest first; the last 10 versions are kept.
+    pub versions: Vec<ignis_core::FunctionVersion>,
+}
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/versions", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 200, description = "The kept versions: configuration and code hash of each (env values masked for viewers)", body = VersionList),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn versions(
+    State(state): State<SharedState>,
+    Fid(id): Fid,
+    Caller(caller): Caller,
+) -> ApiResult<Json<VersionList>> {
+    lookup(&state, &id)?;
+    let mut versions = state.registry.store().list_versions(&id).await?;
+    if !ignis_auth::sees_secrets(&caller.principal) {
+        for v in &mut versions {
+            for value in v.config.env.values_mut() {
+                *value = MASK.to_string();
+            }
+        }
+    }
+    Ok(Json(VersionList { versions }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TestEventList {
+    pub events: Vec<ignis_core::TestEvent>,
+}
+
+/// Most saved test events per function, and the largest one.
+const MAX_TEST_EVENTS: usize = 50;
+const MAX_TEST_EVENT_BYTES: usize = 256 * 1024;
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/test-events", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 200, description = "Saved test events, by name", body = TestEventList),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn test_events(
+    State(state): State<SharedState>,
+    Fid(id): Fid,
+) -> ApiResult<Json<TestEventList>> {
+    lookup(&state, &id)?;
+    let events = state.registry.store().list_test_events(&id).await?;
+    Ok(Json(TestEventList { events }))
+}
+
+fn validate_event_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "a test event's name has 1 to 64 characters from A-Z, a-z, 0-9, space, `-`, `_`, `.`",
+        ))
+    }
+}
+
+#[utoipa::path(put, path = "/api/v1/functions/{name}/test-events/{event}", tag = "functions",
+    params(("name" = String, Path, description = "Function name"), ("event" = String, Path, description = "Test event name")),
+    request_body(content = Object, description = "The event: any JSON value (256 KiB at most)"),
+    responses(
+        (status = 200, description = "Saved", body = ignis_core::TestEvent),
+        (status = 400, description = "Bad name or not JSON", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody),
+        (status = 409, description = "Too many saved events", body = ErrorBody),
+        (status = 413, description = "Event too large", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn put_test_event(
+    State(state): State<SharedState>,
+    Fid(id): Fid,
+    params: axum::extract::RawPathParams,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ignis_core::TestEvent>> {
+    let name = path_param(&params, "event");
+    validate_event_name(&name)?;
+    lookup(&state, &id)?;
+    if body.len() > MAX_TEST_EVENT_BYTES {
+        return Err(ApiError(IgnisError::new(
+            ignis_core::ErrorKind::PayloadTooLarge,
+            format!("a test event is at most {MAX_TEST_EVENT_BYTES} bytes"),
+        )));
+    }
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("the event is not valid JSON: {e}")))?;
+    let store = state.registry.store();
+    let existing = store.list_test_events(&id).await?;
+    if existing.len() >= MAX_TEST_EVENTS && !existing.iter().any(|e| e.name == name) {
+        return Err(ApiError(IgnisError::new(
+            ignis_core::ErrorKind::Conflict,
+            format!("a function keeps at most {MAX_TEST_EVENTS} test events: delete one first"),
+        )));
+    }
+    let saved = ignis_core::TestEvent {
+        name,
+        event,
+        updated_at_ms: ignis_core::now_ms(),
+    };
+    store.put_test_event(&id, &saved).await?;
+    Ok(Json(saved))
+}
+
+#[utoipa::path(delete, path = "/api/v1/functions/{name}/test-events/{event}", tag = "functions",
+    params(("name" = String, Path, description = "Function name"), ("event" = String, Path, description = "Test event name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function or event", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn delete_test_event(
+    State(state): State<SharedState>,
+    Fid(id): Fid,
+    params: axum::extract::RawPathParams,
+) -> ApiResult<StatusCode> {
+    let name = path_param(&params, "event");
+    lookup(&state, &id)?;
+    if !state.registry.store().delete_test_event(&id, &name).await? {
+        return Err(ApiError::not_found(format!("no test event `{name}`")));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

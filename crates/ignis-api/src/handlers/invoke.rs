@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{body_bytes, Fid};
+use crate::extract::{body_bytes, path_param, Fid};
 use crate::handlers::functions::lookup;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 
@@ -97,6 +97,8 @@ fn respond(outcome: Outcome) -> Response {
 pub struct ListParams {
     /// How many records, newest first (1..=1000, default 50).
     pub limit: Option<u32>,
+    /// Only records of this status: `success`, `error`, `timeout`, `throttled`.
+    pub status: Option<ignis_core::InvocationStatus>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -124,6 +126,34 @@ pub async fn invocations(
         return Err(ApiError::invalid("`limit` must be between 1 and 1000"));
     }
     lookup(&state, &id)?;
-    let invocations = state.registry.store().list_invocations(&id, limit).await?;
+    let invocations = state
+        .registry
+        .store()
+        .list_invocations(&id, limit, params.status)
+        .await?;
     Ok(Json(InvocationList { invocations }))
+}
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/invocations/{id}", tag = "invoke",
+    params(("name" = String, Path, description = "Function name"), ("id" = String, Path, description = "Invocation id")),
+    responses(
+        (status = 200, description = "One invocation record, with its logs and error", body = InvocationRecord),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function or invocation (records are kept 24 h)", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn invocation(
+    State(state): State<SharedState>,
+    Fid(id): Fid,
+    params: axum::extract::RawPathParams,
+) -> ApiResult<Json<InvocationRecord>> {
+    lookup(&state, &id)?;
+    let inv = path_param(&params, "id");
+    state
+        .registry
+        .store()
+        .get_invocation(&id, &inv)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no invocation `{inv}` of `{id}`")))
 }

@@ -179,21 +179,7 @@ pub async fn series(
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
     let f = lookup(&state, &id)?;
     let name = f.label().into_owned();
-    let window = window_of(params.window.as_deref(), 3600)?;
-    let step = window_of(params.step.as_deref(), 60)?;
-    if step > window {
-        return Err(ApiError::invalid("`step` cannot exceed `window`"));
-    }
-    if window > ignis_metrics::aggregate::RETENTION_S && step % 60 != 0 {
-        return Err(ApiError::invalid(
-            "windows over 15m need a step of whole minutes (finer data is kept for 15 minutes)",
-        ));
-    }
-    if window / step > MAX_POINTS {
-        return Err(ApiError::invalid(format!(
-            "at most {MAX_POINTS} points: use a larger step"
-        )));
-    }
+    let (window, step) = series_params(&params)?;
     let points = state
         .engine
         .series(&name, window, step)
@@ -297,4 +283,206 @@ mod tests {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
+}
+
+/// Checks window and step as the series endpoints take them.
+fn series_params(params: &SeriesParams) -> ApiResult<(i64, i64)> {
+    let window = window_of(params.window.as_deref(), 3600)?;
+    let step = window_of(params.step.as_deref(), 60)?;
+    if step > window {
+        return Err(ApiError::invalid("`step` cannot exceed `window`"));
+    }
+    if window > ignis_metrics::aggregate::RETENTION_S && step % 60 != 0 {
+        return Err(ApiError::invalid(
+            "windows over 15m need a step of whole minutes (finer data is kept for 15 minutes)",
+        ));
+    }
+    if window / step > MAX_POINTS {
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_POINTS} points: use a larger step"
+        )));
+    }
+    Ok((window, step))
+}
+
+#[utoipa::path(get, path = "/api/v1/metrics/series", tag = "metrics",
+    params(SeriesParams),
+    responses(
+        (status = 200, description = "System-wide time series for charts (`function` is empty)", body = Series),
+        (status = 400, description = "Bad window or step", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed (keys for every namespace)", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn system_series(
+    State(state): State<SharedState>,
+    params: Result<Query<SeriesParams>, QueryRejection>,
+) -> ApiResult<Json<Series>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let (window, step) = series_params(&params)?;
+    let points = state
+        .engine
+        .series("", window, step)
+        .await?
+        .into_iter()
+        .map(|(t, stats)| Point { t, stats })
+        .collect();
+    Ok(Json(Series {
+        function: String::new(),
+        window_s: window,
+        step_s: step,
+        points,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsParams {
+    /// How many, newest first (1..=200, default 20).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecentErrors {
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<ignis_metrics::aggregate::RecentError>,
+}
+
+#[utoipa::path(get, path = "/api/v1/metrics/errors", tag = "metrics",
+    params(ErrorsParams),
+    responses(
+        (status = 200, description = "The latest failed calls (errors and timeouts) of the key's namespaces, newest first", body = RecentErrors),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn recent_errors(
+    State(state): State<SharedState>,
+    Caller(caller): Caller,
+    params: Result<Query<ErrorsParams>, QueryRejection>,
+) -> ApiResult<Json<RecentErrors>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=ignis_metrics::aggregate::RECENT_ERRORS).contains(&limit) {
+        return Err(ApiError::invalid("`limit` must be between 1 and 200"));
+    }
+    let errors = state
+        .engine
+        .recent_errors(ignis_metrics::aggregate::RECENT_ERRORS)
+        .into_iter()
+        .filter(|e| caller.principal.sees(&e.namespace))
+        .take(limit)
+        .collect();
+    Ok(Json(RecentErrors { errors }))
+}
+
+/// Reference prices of the cost estimate (a general-purpose cloud VM split
+/// into its parts, as docs/virtualization.md): USD per vCPU-hour and per
+/// GiB-hour.
+pub const USD_PER_VCPU_HOUR: f64 = 0.04;
+pub const USD_PER_GIB_HOUR: f64 = 0.005;
+
+/// One backend, side by side with the others.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackendFigures {
+    #[schema(value_type = String)]
+    pub backend: ignis_core::BackendKind,
+    pub available: bool,
+    /// `kvm` or `tcg` for microVMs.
+    pub accelerator: Option<String>,
+    pub detail: String,
+    /// Calls of this backend's functions over the window.
+    #[schema(value_type = Object)]
+    pub stats: WindowStats,
+    /// Live sandboxes by state.
+    pub sandboxes: BTreeMap<String, usize>,
+    /// Functions deployed on it.
+    pub functions: usize,
+    /// Memory of one of its sandboxes, on average now, bytes.
+    pub memory_per_sandbox_bytes: Option<f64>,
+    /// CPU time per call (sandbox side), ms, where measured.
+    pub cpu_ms_per_call: Option<f64>,
+    /// Cost of a million calls like these: their CPU time, and each call
+    /// holding its sandbox's memory for its duration, at the reference prices.
+    pub usd_per_million_calls: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Backends {
+    pub window_s: i64,
+    pub backends: Vec<BackendFigures>,
+    pub usd_per_vcpu_hour: f64,
+    pub usd_per_gib_hour: f64,
+}
+
+#[utoipa::path(get, path = "/api/v1/metrics/backends", tag = "metrics",
+    params(SummaryParams),
+    responses(
+        (status = 200, description = "Docker and microVM side by side: latency, cold starts, sandboxes, memory, cost estimate, accelerator", body = Backends),
+        (status = 400, description = "Bad window", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn backends(
+    State(state): State<SharedState>,
+    Caller(caller): Caller,
+    params: Result<Query<SummaryParams>, QueryRejection>,
+) -> ApiResult<Json<Backends>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let window = window_of(params.window.as_deref(), 300)?;
+    let resources = state.engine.resources();
+    let functions: Vec<_> = state
+        .registry
+        .list()
+        .into_iter()
+        .filter(|f| caller.principal.sees(&f.namespace))
+        .collect();
+    let mut out = Vec::new();
+    for status in state.engine.backend_status().await {
+        let mine: Vec<_> = functions
+            .iter()
+            .filter(|f| f.config.backend == status.kind)
+            .collect();
+        let mut bucket = ignis_metrics::Bucket::default();
+        let (mut sandboxes_n, mut memory) = (0usize, 0u64);
+        for f in &mine {
+            let label = f.label();
+            bucket.merge(&state.engine.bucket(&label, window).await?);
+            if let Some(r) = resources.functions.get(&*label) {
+                sandboxes_n += r.sandboxes;
+                memory += r.memory_bytes;
+            }
+        }
+        let stats = bucket.stats(window as f64);
+        let memory_per_sandbox = (sandboxes_n > 0).then(|| memory as f64 / sandboxes_n as f64);
+        let usd = match (stats.mean_cpu_ms, memory_per_sandbox, stats.mean_ms) {
+            (Some(cpu), Some(mem), Some(dur)) => {
+                let cpu_hours = cpu * 1e6 / 3.6e6;
+                let gib_hours = mem / (1u64 << 30) as f64 * dur * 1e6 / 3.6e6;
+                Some(cpu_hours * USD_PER_VCPU_HOUR + gib_hours * USD_PER_GIB_HOUR)
+            }
+            _ => None,
+        };
+        out.push(BackendFigures {
+            backend: status.kind,
+            available: status.available,
+            accelerator: status.accelerator.map(str::to_string),
+            detail: status.detail,
+            cpu_ms_per_call: stats.mean_cpu_ms,
+            stats,
+            sandboxes: resources
+                .sandboxes
+                .get(status.kind.as_str())
+                .cloned()
+                .unwrap_or_default(),
+            functions: mine.len(),
+            memory_per_sandbox_bytes: memory_per_sandbox,
+            usd_per_million_calls: usd,
+        });
+    }
+    Ok(Json(Backends {
+        window_s: window,
+        backends: out,
+        usd_per_vcpu_hour: USD_PER_VCPU_HOUR,
+        usd_per_gib_hour: USD_PER_GIB_HOUR,
+    }))
 }

@@ -13,8 +13,16 @@ use ignis_core::{ErrorKind, IgnisError};
 
 use crate::ApiError;
 
-pub async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no such endpoint: {method} {}", uri.path()))
+/// The console's pages and assets; for anything else, a JSON 404.
+pub async fn not_found(
+    axum::extract::State(state): axum::extract::State<crate::SharedState>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    if let Some(page) = crate::console::serve(&state.config.console, &method, &uri).await {
+        return page;
+    }
+    ApiError::not_found(format!("no such endpoint: {method} {}", uri.path())).into_response()
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {

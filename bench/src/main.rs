@@ -346,6 +346,47 @@ async fn bench_cold(
     Ok(stats(samples))
 }
 
+/// Stem-cell cold starts while another function is under warm load (its
+/// records keep the store's writer busy): what a cold start pays for
+/// recording elsewhere. `bench_cold(.., stem)` is the unloaded baseline.
+async fn bench_cold_under_load(
+    http: &reqwest::Client,
+    url: &str,
+    rt: &Runtime,
+    n: usize,
+) -> anyhow::Result<Stats> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let invoke = invoke_url(url, rt);
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let (http, invoke, stop) = (http.clone(), invoke.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = call(&http, &invoke, None).await;
+            }
+        }));
+    }
+    // Let the load reach its steady state first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let loaded_name: &'static str = Box::leak(format!("{}-l", rt.function).into_boxed_str());
+    let result = bench_cold(
+        http,
+        url,
+        &Runtime {
+            function: loaded_name,
+            ..*rt
+        },
+        n,
+        true,
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in load {
+        let _ = t.await;
+    }
+    result
+}
+
 async fn bench_warm(
     http: &reqwest::Client,
     url: &str,
@@ -593,6 +634,8 @@ struct RuntimeReport {
     runtime: &'static str,
     cold_boot: Stats,
     cold_stem: Stats,
+    /// Stem starts while another function is under warm load at c=8.
+    cold_stem_under_load: Stats,
     warm: Stats,
     floor: Stats,
     naive_docker_run: Stats,
@@ -1145,6 +1188,10 @@ fn markdown(r: &Report) -> String {
         for (label, st) in [
             ("cold: boot a new sandbox", &rt.cold_boot),
             ("cold: specialize a stem cell", &rt.cold_stem),
+            (
+                "cold: stem cell, another function under load (c=8)",
+                &rt.cold_stem_under_load,
+            ),
             ("warm: idle sandbox", &rt.warm),
             ("floor: socket round trip, no ignis", &rt.floor),
             ("naive: `docker run` per request", &rt.naive_docker_run),
@@ -1257,6 +1304,11 @@ async fn main() -> anyhow::Result<()> {
         let cold_stem = bench_cold(&http, &server.url, rt, plan.cold, true).await?;
         eprintln!("== {}: warm calls", rt.name);
         let warm = bench_warm(&http, &server.url, rt, plan.warm).await?;
+        eprintln!(
+            "== {}: cold starts from stem cells under recording load",
+            rt.name
+        );
+        let cold_stem_under_load = bench_cold_under_load(&http, &server.url, rt, plan.cold).await?;
         let mut load = Vec::new();
         for batch in [1u32, 8, 32] {
             update(&http, &server.url, rt, json!({"batch_max_size": batch})).await?;
@@ -1295,6 +1347,7 @@ async fn main() -> anyhow::Result<()> {
             runtime: rt.name,
             cold_boot,
             cold_stem,
+            cold_stem_under_load,
             warm,
             floor,
             naive_docker_run: naive,

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --release --locked --bin ignis --bin ignis-bench
 ./target/release/ignis images build
-exec ./target/release/ignis-bench --ignis ./target/release/ignis --out bench/results "$@"
+exec ./target/release/ignis-bench --ignis ./target/release/ignis "$@"

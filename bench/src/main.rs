@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use clap::Parser;
+use ignis_sandbox::protocol::{GuestMessage, HostMessage, Init, Invoke, InvokeItem, Limits};
 use serde::Serialize;
 use serde_json::json;
 
@@ -85,8 +86,16 @@ struct Runtime {
     handler: &'static str,
     file: &'static str,
     source: &'static str,
-    argv: &'static [&'static str],
     naive: &'static [&'static str],
+}
+
+impl Runtime {
+    fn kind(&self) -> ignis_core::Runtime {
+        match self.runtime {
+            "nodejs" => ignis_core::Runtime::Nodejs,
+            _ => ignis_core::Runtime::Python3,
+        }
+    }
 }
 
 const RUNTIMES: [Runtime; 2] = [
@@ -98,7 +107,6 @@ const RUNTIMES: [Runtime; 2] = [
         handler: "main.handler",
         file: "main.py",
         source: "def handler(event, context):\n    return {}\n",
-        argv: &["/usr/bin/python3", "-S", "-B", "/opt/ignis/bootstrap.py", "--socket", "/run/ignis/channel.sock"],
         naive: &[
             "/usr/bin/python3",
             "-c",
@@ -114,7 +122,6 @@ const RUNTIMES: [Runtime; 2] = [
         handler: "index.handler",
         file: "index.js",
         source: "exports.handler = async () => ({});\n",
-        argv: &["/usr/bin/node", "/opt/ignis/bootstrap.js", "--socket", "/run/ignis/channel.sock"],
         naive: &[
             "/usr/bin/node",
             "-e",
@@ -124,30 +131,21 @@ const RUNTIMES: [Runtime; 2] = [
     },
 ];
 
-/// The hardened flags every ignis container gets (see ignis-docker).
-const HARDENING: &[&str] = &[
-    "--network",
-    "none",
-    "--read-only",
-    "--tmpfs",
-    "/tmp:rw,nosuid,nodev,size=64m,mode=1777",
-    "--tmpfs",
-    "/var/task:rw,nosuid,nodev,size=256m,mode=1777",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-    "--user",
-    "65534:65534",
-    "--memory",
-    "128m",
-    "--memory-swap",
-    "128m",
-    "--cpus",
-    "0.5",
-    "--pids-limit",
-    "128",
-];
+/// The hardened `docker run` flags of an ignis container for `rt`, with
+/// `dir` as its channel directory: derived from the Docker backend's own
+/// container body, so the bench cannot drift from what ignis runs.
+fn hardening(image: &str, rt: &Runtime, dir: &Path) -> Vec<String> {
+    let config =
+        ignis_docker::DockerConfig::new(image.to_string(), dir.to_path_buf(), "bench".into());
+    let spec = ignis_sandbox::SandboxSpec {
+        id: "bench".into(),
+        runtime: rt.kind(),
+        memory_mb: 128,
+        cpus: 0.5,
+        boot_timeout: Duration::from_secs(30),
+    };
+    ignis_docker::run_flags(&ignis_docker::create_body(&config, &spec, dir))
+}
 
 struct Server {
     child: Child,
@@ -485,6 +483,7 @@ struct Floor {
     reader: BufReader<std::os::unix::net::UnixStream>,
     writer: std::os::unix::net::UnixStream,
     seq: u64,
+    event: Box<serde_json::value::RawValue>,
 }
 
 impl Floor {
@@ -497,11 +496,10 @@ impl Floor {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
         let _ = Command::new("docker").args(["rm", "-f", &name]).output();
         let mut cmd = Command::new("docker");
-        cmd.args(["run", "-d", "--name", &name]).args(HARDENING);
-        cmd.arg("-v")
-            .arg(format!("{}:/run/ignis", dir.display()))
+        cmd.args(["run", "-d", "--name", &name])
+            .args(hardening(image, rt, &dir))
             .arg(image)
-            .args(rt.argv);
+            .args(ignis_docker::command(rt.kind()));
         let out = cmd.output()?;
         if !out.status.success() {
             bail!("docker run: {}", String::from_utf8_lossy(&out.stderr));
@@ -521,36 +519,63 @@ impl Floor {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
             seq: 0,
+            event: serde_json::value::RawValue::from_string("{}".into())?,
         };
         let files = BTreeMap::from([(rt.file.to_string(), rt.source.to_string())]);
         let zip = ignis_package::from_files(&files, 1 << 20)?;
-        let init = json!({"type": "init", "function": rt.function, "version": 1, "handler": rt.handler,
-            "env": {}, "code_zip_b64": base64::engine::general_purpose::STANDARD.encode(&zip.bytes),
-            "memory_mb": 128, "timeout_ms": 3000, "sandbox_id": "bench", "now_ms": 0});
-        writeln!(floor.writer, "{init}")?;
-        let mut line = String::new();
-        floor.reader.read_line(&mut line)?;
-        if !line.contains("\"ready\"") {
-            bail!("init failed: {line}");
+        let env = BTreeMap::new();
+        let init = HostMessage::Init(Init {
+            function: rt.function,
+            version: 1,
+            handler: rt.handler,
+            env: &env,
+            code_zip_b64: base64::engine::general_purpose::STANDARD.encode(&zip.bytes),
+            memory_mb: 128,
+            timeout_ms: 3000,
+            sandbox_id: "bench",
+            now_ms: 0,
+            limits: Limits::default(),
+        });
+        floor.send(&init)?;
+        match floor.recv()? {
+            GuestMessage::Ready { .. } => Ok(floor),
+            other => bail!("init failed: {other:?}"),
         }
-        Ok(floor)
+    }
+
+    fn send(&mut self, msg: &HostMessage<'_>) -> anyhow::Result<()> {
+        let mut line = msg.to_line()?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        Ok(())
+    }
+
+    fn recv(&mut self) -> anyhow::Result<GuestMessage> {
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line)?;
+        Ok(GuestMessage::parse(line.trim_ascii_end())?)
     }
 
     /// One invoke round trip, in ms.
     fn round_trip(&mut self) -> anyhow::Result<f64> {
         self.seq += 1;
-        let msg = format!(
-            "{{\"type\":\"invoke\",\"items\":[{{\"id\":\"b{}\",\"event\":{{}},\"deadline_ms\":0,\"timeout_ms\":3000}}],\"concurrent\":false}}\n",
-            self.seq
-        );
+        let id = format!("b{}", self.seq);
+        let event = self.event.clone();
+        let invoke = HostMessage::Invoke(Invoke {
+            items: vec![InvokeItem {
+                id: &id,
+                event: &event,
+                deadline_ms: 0,
+                timeout_ms: 3000,
+            }],
+            concurrent: false,
+        });
         let t = Instant::now();
-        self.writer.write_all(msg.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        if !line.contains("\"ok\":true") {
-            bail!("floor call failed: {line}");
+        self.send(&invoke)?;
+        match self.recv()? {
+            GuestMessage::Result(r) if r.outcome.is_ok() => Ok(ms(t.elapsed())),
+            other => bail!("floor call failed: {other:?}"),
         }
-        Ok(ms(t.elapsed()))
     }
 }
 
@@ -611,12 +636,15 @@ fn bench_floor_throughput(
 
 /// One `docker run --rm` per request, with the same hardening.
 fn bench_naive(image: &str, rt: &Runtime, n: usize) -> anyhow::Result<Stats> {
+    // The channel directory every ignis container mounts (unused here).
+    let naive_dir = std::env::temp_dir().join("ignis-bench-naive");
+    std::fs::create_dir_all(&naive_dir)?;
     let mut samples = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
         let out = Command::new("docker")
             .args(["run", "--rm"])
-            .args(HARDENING)
+            .args(hardening(image, rt, &naive_dir))
             .arg(image)
             .args(rt.naive)
             .output()?;

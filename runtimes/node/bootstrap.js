@@ -17,8 +17,21 @@ const { pathToFileURL } = require('node:url');
 const { AsyncLocalStorage } = require('node:async_hooks');
 const { performance } = require('node:perf_hooks');
 
-const LOG_CAP = 65536; // bytes of UTF-8 per stream and call
-const MAX_RESPONSE_BYTES = 6291456;
+// Defaults of the limits the host sends in `init` (`limits`): the host is
+// the one place they are set.
+let LOG_CAP = 65536; // bytes of UTF-8 per stream and call
+let MAX_RESPONSE_BYTES = 6291456;
+
+/** Takes the host's `limits` from `init` (missing ones keep the defaults). */
+function applyLimits(limits) {
+  if (!limits || typeof limits !== 'object') return;
+  if (Number.isSafeInteger(limits.max_log_bytes) && limits.max_log_bytes > 0) {
+    LOG_CAP = limits.max_log_bytes;
+  }
+  if (Number.isSafeInteger(limits.max_response_bytes) && limits.max_response_bytes > 0) {
+    MAX_RESPONSE_BYTES = limits.max_response_bytes;
+  }
+}
 const DEFAULT_CODE_DIR = '/var/task';
 const SKEW_THRESHOLD_MS = 1000;
 
@@ -661,6 +674,7 @@ class Bootstrap {
   }
 
   async doInit(msg) {
+    applyLimits(msg.limits);
     if (typeof msg.now_ms === 'number') {
       const skew = msg.now_ms - Date.now();
       // The same clock (Docker) differs only by the message's transit; a

@@ -22,6 +22,8 @@ import time
 import traceback
 import zipfile
 
+# Defaults of the limits the host sends in `init` (`limits`): the host is
+# the one place they are set.
 LOG_CAP = 65536  # bytes of UTF-8 per stream and call
 MAX_RESPONSE_BYTES = 6291456
 DEFAULT_CODE_DIR = "/var/task"
@@ -72,6 +74,17 @@ def parse_seed(msg):
     if len(raw) < 16:
         raise ValueError("restore needs a `seed` of at least 16 bytes in hex")
     return raw
+
+
+def apply_limits(limits):
+    """Takes the host's `limits` from `init` (missing ones keep the defaults)."""
+    global LOG_CAP, MAX_RESPONSE_BYTES
+    if not isinstance(limits, dict):
+        return
+    for key, name in (("max_log_bytes", "LOG_CAP"), ("max_response_bytes", "MAX_RESPONSE_BYTES")):
+        value = limits.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            globals()[name] = value
 
 
 def drop_privileges(uid):
@@ -541,6 +554,7 @@ class Bootstrap:
             )
 
     def _init(self, msg):
+        apply_limits(msg.get("limits"))
         now_ms = msg.get("now_ms")
         if isinstance(now_ms, (int, float)):
             skew = float(now_ms) - _time() * 1000.0

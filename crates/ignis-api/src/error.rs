@@ -69,6 +69,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A call's typed error as the caller sees it: its kind picks the status.
+impl From<ignis_engine::CallError> for ApiError {
+    fn from(e: ignis_engine::CallError) -> Self {
+        Self(IgnisError {
+            kind: e.kind(),
+            message: e.to_string(),
+            stack: e.stack().map(str::to_string),
+            retry_after_s: e.retry_after_s(),
+        })
+    }
+}
+
 impl From<ignis_package::PackageError> for ApiError {
     fn from(e: ignis_package::PackageError) -> Self {
         let kind = if e.is_size_limit() {

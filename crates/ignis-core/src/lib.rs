@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod function;
+pub mod http;
 pub mod invocation;
 
 pub use error::{ErrorKind, IgnisError};
@@ -26,6 +27,20 @@ pub fn proc_kib(text: &str, key: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// What a metrics window, series or rollup is of: the whole system, or
+/// one function (by its label, `name` or `namespace/name`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    System,
+    Function(String),
+}
+
+impl Scope {
+    pub fn function(label: impl Into<String>) -> Self {
+        Scope::Function(label.into())
+    }
 }
 
 /// Current Unix time in milliseconds.

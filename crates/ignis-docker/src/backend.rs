@@ -1,9 +1,9 @@
 //! [`DockerBackend`]: boots, kills and measures hardened containers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +13,8 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use ignis_core::{BackendKind, Runtime};
+use ignis_sandbox::cgroup::{self, ContainerFiles, Layout};
+use ignis_sandbox::host::{self, WaitError};
 use ignis_sandbox::{
     Backend, BackendStatus, Booted, Channel, ExitReason, ResourceUsage, SandboxError,
     SandboxHandle, SandboxSpec,
@@ -71,10 +73,147 @@ pub struct DockerBackend {
     config: Arc<DockerConfig>,
     events: Arc<Events>,
     engine_version: String,
+    cgroups: Layout,
 }
 
 fn backend_err(e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Backend(e.to_string())
+}
+
+/// The bootstrap's command line in a container: the one place it is written.
+pub fn command(runtime: Runtime) -> Vec<String> {
+    let socket = format!("{CHANNEL_DIR}/{SOCKET_NAME}");
+    let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect();
+    match runtime {
+        // -S: no site module (faster start, nothing to import from);
+        // -B: the code tmpfs needs no bytecode files.
+        Runtime::Python3 => v(&[
+            "/usr/bin/python3",
+            "-S",
+            "-B",
+            "/opt/ignis/bootstrap.py",
+            "--socket",
+            &socket,
+        ]),
+        Runtime::Nodejs => v(&[
+            "/usr/bin/node",
+            "/opt/ignis/bootstrap.js",
+            "--socket",
+            &socket,
+        ]),
+    }
+}
+
+/// The container of a sandbox: every hardening setting, in one place.
+/// `dir` is the host directory bind-mounted as the channel directory.
+pub fn create_body(c: &DockerConfig, spec: &SandboxSpec, dir: &Path) -> ContainerCreateBody {
+    let memory = i64::from(spec.memory_mb) * 1024 * 1024;
+    let labels = HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_INSTANCE.to_string(), c.instance.clone()),
+        (LABEL_SANDBOX.to_string(), spec.id.clone()),
+    ]);
+    let tmpfs = HashMap::from([
+        (
+            "/tmp".to_string(),
+            format!("rw,nosuid,nodev,size={}m,mode=1777", c.tmp_size_mb),
+        ),
+        (
+            "/var/task".to_string(),
+            format!("rw,nosuid,nodev,size={}m,mode=1777", c.code_size_mb),
+        ),
+    ]);
+    ContainerCreateBody {
+        image: Some(c.image.clone()),
+        cmd: Some(command(spec.runtime)),
+        user: Some(SANDBOX_USER.into()),
+        working_dir: Some("/var/task".into()),
+        env: Some(vec![
+            "HOME=/tmp".into(),
+            "LANG=C.UTF-8".into(),
+            "PATH=/usr/local/bin:/usr/bin:/bin".into(),
+            format!("IGNIS_SANDBOX_ID={}", spec.id),
+        ]),
+        labels: Some(labels),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig {
+            binds: Some(vec![format!("{}:{CHANNEL_DIR}:rw", dir.display())]),
+            network_mode: Some("none".into()),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(tmpfs),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            memory: Some(memory),
+            // Equal to `memory`: no swap on top of the limit.
+            memory_swap: Some(memory),
+            memory_swappiness: Some(0),
+            nano_cpus: Some((spec.cpus * 1e9) as i64),
+            pids_limit: Some(c.pids_limit),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".to_string(), "1m".to_string()),
+                    ("max-file".to_string(), "1".to_string()),
+                ])),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The same hardening as `docker run` flags (for the bench's naive
+/// baseline), derived from [`create_body`] so the two cannot drift.
+pub fn run_flags(body: &ContainerCreateBody) -> Vec<String> {
+    let mut f = Vec::new();
+    let mut push = |k: &str, v: String| {
+        f.push(k.to_string());
+        f.push(v);
+    };
+    if let Some(u) = &body.user {
+        push("--user", u.clone());
+    }
+    if let Some(w) = &body.working_dir {
+        push("--workdir", w.clone());
+    }
+    for e in body.env.iter().flatten() {
+        push("--env", e.clone());
+    }
+    if let Some(h) = &body.host_config {
+        if let Some(n) = &h.network_mode {
+            push("--network", n.clone());
+        }
+        let mut tmpfs: Vec<_> = h.tmpfs.iter().flatten().collect();
+        tmpfs.sort();
+        for (path, opts) in tmpfs {
+            push("--tmpfs", format!("{path}:{opts}"));
+        }
+        for c in h.cap_drop.iter().flatten() {
+            push("--cap-drop", c.clone());
+        }
+        for o in h.security_opt.iter().flatten() {
+            push("--security-opt", o.clone());
+        }
+        if let Some(m) = h.memory {
+            push("--memory", format!("{m}b"));
+        }
+        if let Some(m) = h.memory_swap {
+            push("--memory-swap", format!("{m}b"));
+        }
+        if let Some(c) = h.nano_cpus {
+            push("--cpus", format!("{}", c as f64 / 1e9));
+        }
+        if let Some(p) = h.pids_limit {
+            push("--pids-limit", p.to_string());
+        }
+        for b in h.binds.iter().flatten() {
+            push("--volume", b.clone());
+        }
+    }
+    if body.host_config.as_ref().and_then(|h| h.readonly_rootfs) == Some(true) {
+        f.push("--read-only".into());
+    }
+    f
 }
 
 impl DockerBackend {
@@ -86,9 +225,9 @@ impl DockerBackend {
             reason,
         };
         let socket = config.socket.display().to_string();
-        if !config.socket.exists() {
+        if !tokio::fs::try_exists(&config.socket).await.unwrap_or(false) {
             return Err(unavailable(format!(
-                "no Docker engine socket at {socket}: install docker.io and start dockerd (scripts/setup.sh does both)"
+                "no Docker engine socket at {socket}: install docker.io and start dockerd (scripts/deps.sh does both)"
             )));
         }
         let docker = Docker::connect_with_unix(&socket, 120, bollard::API_DEFAULT_VERSION)
@@ -104,13 +243,18 @@ impl DockerBackend {
             .version()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        std::fs::create_dir_all(&config.run_dir)?;
+        tokio::fs::create_dir_all(&config.run_dir).await?;
         let events = Events::watch(docker.clone(), &config.instance);
+        let cgroups = cgroup::detect(Path::new(cgroup::ROOT));
+        if cgroups == Layout::None {
+            cgroup::warn_unusable("no cgroup v1 or v2 hierarchy under /sys/fs/cgroup");
+        }
         Ok(Self {
             docker,
             events,
             engine_version: version.version.unwrap_or_default(),
             config: Arc::new(config),
+            cgroups,
         })
     }
 
@@ -120,86 +264,6 @@ impl DockerBackend {
 
     pub fn config(&self) -> &DockerConfig {
         &self.config
-    }
-
-    fn command(runtime: Runtime) -> Vec<String> {
-        let socket = format!("{CHANNEL_DIR}/{SOCKET_NAME}");
-        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect();
-        match runtime {
-            // -S: no site module (faster start, nothing to import from);
-            // -B: the code tmpfs needs no bytecode files.
-            Runtime::Python3 => v(&[
-                "/usr/bin/python3",
-                "-S",
-                "-B",
-                "/opt/ignis/bootstrap.py",
-                "--socket",
-                &socket,
-            ]),
-            Runtime::Nodejs => v(&[
-                "/usr/bin/node",
-                "/opt/ignis/bootstrap.js",
-                "--socket",
-                &socket,
-            ]),
-        }
-    }
-
-    fn create_body(&self, spec: &SandboxSpec, dir: &Path) -> ContainerCreateBody {
-        let c = &self.config;
-        let memory = i64::from(spec.memory_mb) * 1024 * 1024;
-        let labels = HashMap::from([
-            (LABEL_MANAGED.to_string(), "true".to_string()),
-            (LABEL_INSTANCE.to_string(), c.instance.clone()),
-            (LABEL_SANDBOX.to_string(), spec.id.clone()),
-        ]);
-        let tmpfs = HashMap::from([
-            (
-                "/tmp".to_string(),
-                format!("rw,nosuid,nodev,size={}m,mode=1777", c.tmp_size_mb),
-            ),
-            (
-                "/var/task".to_string(),
-                format!("rw,nosuid,nodev,size={}m,mode=1777", c.code_size_mb),
-            ),
-        ]);
-        ContainerCreateBody {
-            image: Some(c.image.clone()),
-            cmd: Some(Self::command(spec.runtime)),
-            user: Some(SANDBOX_USER.into()),
-            working_dir: Some("/var/task".into()),
-            env: Some(vec![
-                "HOME=/tmp".into(),
-                "LANG=C.UTF-8".into(),
-                "PATH=/usr/local/bin:/usr/bin:/bin".into(),
-                format!("IGNIS_SANDBOX_ID={}", spec.id),
-            ]),
-            labels: Some(labels),
-            network_disabled: Some(true),
-            host_config: Some(HostConfig {
-                binds: Some(vec![format!("{}:{CHANNEL_DIR}:rw", dir.display())]),
-                network_mode: Some("none".into()),
-                readonly_rootfs: Some(true),
-                tmpfs: Some(tmpfs),
-                cap_drop: Some(vec!["ALL".into()]),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                memory: Some(memory),
-                // Equal to `memory`: no swap on top of the limit.
-                memory_swap: Some(memory),
-                memory_swappiness: Some(0),
-                nano_cpus: Some((spec.cpus * 1e9) as i64),
-                pids_limit: Some(c.pids_limit),
-                log_config: Some(HostConfigLogConfig {
-                    typ: Some("json-file".into()),
-                    config: Some(HashMap::from([
-                        ("max-size".to_string(), "1m".to_string()),
-                        ("max-file".to_string(), "1".to_string()),
-                    ])),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
     }
 
     async fn remove_container(docker: &Docker, name: &str) {
@@ -213,6 +277,26 @@ impl DockerBackend {
                 tracing::warn!(container = name, error = %e, "could not remove container");
             }
         }
+    }
+
+    /// Containers of this server, by their label's filter.
+    async fn containers(
+        &self,
+        all: bool,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, SandboxError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_INSTANCE}={}", self.config.instance)],
+        )]);
+        let options = ListContainersOptions {
+            all,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(backend_err)
     }
 }
 
@@ -260,11 +344,11 @@ impl Backend for DockerBackend {
 
     async fn boot(&self, spec: &SandboxSpec) -> Result<Booted, SandboxError> {
         let dir = self.config.run_dir.join(&spec.id);
-        std::fs::create_dir_all(&dir)?;
+        tokio::fs::create_dir_all(&dir).await?;
         // The sandbox user must be able to create its socket here.
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+            tokio::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).await?;
         }
         let name = format!("ignis-{}", spec.id);
         let handle = Arc::new(DockerSandbox {
@@ -276,7 +360,8 @@ impl Backend for DockerBackend {
             events: self.events.clone(),
             killed: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
-            cgroup: std::sync::Mutex::new(None),
+            cgroups: self.cgroups,
+            cgroup: Mutex::new(CgroupState::Untried),
         });
         match self.boot_inner(spec, &dir, &name, &handle).await {
             Ok(channel) => Ok(Booted { handle, channel }),
@@ -291,32 +376,24 @@ impl Backend for DockerBackend {
         Some(self.events.died.subscribe())
     }
 
+    async fn alive(&self) -> Result<HashSet<String>, SandboxError> {
+        Ok(self
+            .containers(false)
+            .await?
+            .into_iter()
+            .filter_map(|c| c.labels?.get(LABEL_SANDBOX).cloned())
+            .collect())
+    }
+
     async fn remove_orphans(&self) -> Result<usize, SandboxError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_INSTANCE}={}", self.config.instance)],
-        )]);
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        };
-        let orphans = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(backend_err)?;
+        let orphans = self.containers(true).await?;
         for c in &orphans {
             if let Some(id) = &c.id {
                 Self::remove_container(&self.docker, id).await;
             }
         }
         // Channel directories of the previous run.
-        if let Ok(entries) = std::fs::read_dir(&self.config.run_dir) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
+        host::clear_dir(&self.config.run_dir).await;
         Ok(orphans.len())
     }
 }
@@ -335,10 +412,11 @@ impl DockerBackend {
         };
         let created = self
             .docker
-            .create_container(Some(options), self.create_body(spec, dir))
+            .create_container(Some(options), create_body(&self.config, spec, dir))
             .await
             .map_err(backend_err)?;
         let _ = handle.container_id.set(created.id.clone());
+        self.events.track(&created.id);
         self.docker
             .start_container(&created.id, None)
             .await
@@ -348,28 +426,34 @@ impl DockerBackend {
         // appearing means it is listening.
         let socket = dir.join(SOCKET_NAME);
         let deadline = tokio::time::Instant::now() + spec.boot_timeout;
-        let mut pause = Duration::from_micros(500);
-        loop {
-            if socket.exists() {
-                break;
+        let died = || self.events.get(&created.id).filter(|d| d.died);
+        match host::wait_for_path(&socket, deadline, || died().is_some()).await {
+            Ok(()) => {}
+            Err(WaitError::Timeout) => return Err(SandboxError::BootTimeout(spec.boot_timeout)),
+            Err(WaitError::GaveUp) => {
+                let death = died().unwrap_or_default();
+                return Err(SandboxError::Exited(if death.oom {
+                    ExitReason::OutOfMemory
+                } else {
+                    ExitReason::Crashed {
+                        exit_code: death.exit_code,
+                    }
+                }));
             }
-            if let Some(death) = self.events.get(&created.id).filter(|d| d.died) {
-                return Err(SandboxError::BootFailed(format!(
-                    "bootstrap exited with code {:?}{}",
-                    death.exit_code,
-                    if death.oom { " (out of memory)" } else { "" }
-                )));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(SandboxError::BootTimeout(spec.boot_timeout));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(10));
         }
         let stream = UnixStream::connect(&socket).await?;
         let (r, w) = stream.into_split();
         Ok(Channel::new(r, w))
     }
+}
+
+/// The accounting files of a container: opened on first use, and a failure
+/// is remembered (no retry after every batch).
+#[derive(Debug)]
+enum CgroupState {
+    Untried,
+    Open(ContainerFiles),
+    Unavailable,
 }
 
 /// One container.
@@ -382,45 +466,8 @@ struct DockerSandbox {
     events: Arc<Events>,
     killed: AtomicBool,
     destroyed: AtomicBool,
-    /// Open cgroup files, read with pread after every batch.
-    cgroup: std::sync::Mutex<Option<CgroupFiles>>,
-}
-
-/// The cgroup v1 files of a container, kept open: re-reading an open
-/// cgroup file from offset 0 costs one syscall.
-struct CgroupFiles {
-    cpu_ns: std::fs::File,
-    peak: std::fs::File,
-}
-
-impl CgroupFiles {
-    fn open(id: &str) -> Option<Self> {
-        Some(Self {
-            cpu_ns: std::fs::File::open(format!(
-                "/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage"
-            ))
-            .ok()?,
-            peak: std::fs::File::open(format!(
-                "/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes"
-            ))
-            .ok()?,
-        })
-    }
-
-    fn read(&self) -> Option<ResourceUsage> {
-        use std::os::unix::fs::FileExt;
-        let value = |f: &std::fs::File| -> Option<u64> {
-            let mut buf = [0u8; 32];
-            let n = f.read_at(&mut buf, 0).ok()?;
-            std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
-        };
-        let peak = value(&self.peak)?;
-        Some(ResourceUsage {
-            memory_bytes: peak,
-            peak_memory_bytes: Some(peak),
-            cpu_time_ms: value(&self.cpu_ns)? as f64 / 1e6,
-        })
-    }
+    cgroups: Layout,
+    cgroup: Mutex<CgroupState>,
 }
 
 impl DockerSandbox {
@@ -498,56 +545,115 @@ impl SandboxHandle for DockerSandbox {
         }
     }
 
+    /// A pread of two or three open files: microseconds, cheap enough after
+    /// every batch.
     fn usage_now(&self) -> Option<ResourceUsage> {
         let id = self.container_id.get()?;
-        let mut files = self.cgroup.lock().ok()?;
-        if files.is_none() {
-            *files = CgroupFiles::open(id);
+        let mut state = self.cgroup.lock().ok()?;
+        if matches!(*state, CgroupState::Untried) {
+            *state = match ContainerFiles::open(Path::new(cgroup::ROOT), self.cgroups, id) {
+                Some(files) => CgroupState::Open(files),
+                None => {
+                    cgroup::warn_unusable("the container's cgroup files are not where expected");
+                    CgroupState::Unavailable
+                }
+            };
         }
-        files.as_ref()?.read()
+        match &*state {
+            CgroupState::Open(files) => files.read(),
+            _ => None,
+        }
     }
 
     async fn usage(&self) -> Option<ResourceUsage> {
         let id = self.container_id.get()?.clone();
-        tokio::task::spawn_blocking(move || cgroup_usage(&id))
-            .await
-            .ok()
-            .flatten()
+        let layout = self.cgroups;
+        tokio::task::spawn_blocking(move || {
+            ContainerFiles::open(Path::new(cgroup::ROOT), layout, &id)?.read()
+        })
+        .await
+        .ok()
+        .flatten()
     }
 }
 
-/// Reads memory and CPU use from the container's cgroup (v1 with the
-/// cgroupfs driver, or v2 with either driver).
-fn cgroup_usage(id: &str) -> Option<ResourceUsage> {
-    let read = |p: String| -> Option<u64> { std::fs::read_to_string(p).ok()?.trim().parse().ok() };
-    let v1_mem = format!("/sys/fs/cgroup/memory/docker/{id}");
-    if let Some(memory) = read(format!("{v1_mem}/memory.usage_in_bytes")) {
-        let peak = read(format!("{v1_mem}/memory.max_usage_in_bytes"));
-        let cpu_ns = read(format!("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage")).unwrap_or(0);
-        return Some(ResourceUsage {
-            memory_bytes: memory,
-            peak_memory_bytes: peak,
-            cpu_time_ms: cpu_ns as f64 / 1e6,
-        });
-    }
-    for dir in [
-        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope"),
-        format!("/sys/fs/cgroup/docker/{id}"),
-    ] {
-        if let Some(memory) = read(format!("{dir}/memory.current")) {
-            let cpu_us = std::fs::read_to_string(format!("{dir}/cpu.stat"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
-                })
-                .unwrap_or(0);
-            return Some(ResourceUsage {
-                memory_bytes: memory,
-                peak_memory_bytes: read(format!("{dir}/memory.peak")),
-                cpu_time_ms: cpu_us as f64 / 1e3,
-            });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SandboxSpec {
+        SandboxSpec {
+            id: "sb-1".into(),
+            runtime: Runtime::Python3,
+            memory_mb: 128,
+            cpus: 0.5,
+            boot_timeout: Duration::from_secs(30),
         }
     }
-    None
+
+    /// The hardening of every container, pinned: a change here is a change
+    /// of the sandbox's security and shows up in review.
+    #[test]
+    fn the_container_body_is_the_hardened_one() {
+        let config =
+            DockerConfig::new("ignis-runtime:abc".into(), "/tmp/ign".into(), "inst".into());
+        let body = create_body(&config, &spec(), Path::new("/tmp/ign/sb-1"));
+        let mut json = serde_json::to_value(&body).unwrap();
+        // Label and tmpfs maps come in any order: compare them sorted.
+        let expected = serde_json::json!({
+            "Image": "ignis-runtime:abc",
+            "Cmd": ["/usr/bin/python3", "-S", "-B", "/opt/ignis/bootstrap.py", "--socket", "/run/ignis/channel.sock"],
+            "User": "65534:65534",
+            "WorkingDir": "/var/task",
+            "Env": ["HOME=/tmp", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin", "IGNIS_SANDBOX_ID=sb-1"],
+            "Labels": {"io.ignis.managed": "true", "io.ignis.instance": "inst", "io.ignis.sandbox": "sb-1"},
+            "NetworkDisabled": true,
+            "HostConfig": {
+                "Binds": ["/tmp/ign/sb-1:/run/ignis:rw"],
+                "NetworkMode": "none",
+                "ReadonlyRootfs": true,
+                "Tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777", "/var/task": "rw,nosuid,nodev,size=256m,mode=1777"},
+                "CapDrop": ["ALL"],
+                "SecurityOpt": ["no-new-privileges"],
+                "Memory": 134217728,
+                "MemorySwap": 134217728,
+                "MemorySwappiness": 0,
+                "NanoCpus": 500000000,
+                "PidsLimit": 128,
+                "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}
+            }
+        });
+        // Fields the body leaves unset serialize as null or are absent.
+        strip_nulls(&mut json);
+        assert_eq!(json, expected);
+    }
+
+    fn strip_nulls(v: &mut serde_json::Value) {
+        if let Some(m) = v.as_object_mut() {
+            m.retain(|_, x| !x.is_null());
+            for x in m.values_mut() {
+                strip_nulls(x);
+            }
+        }
+    }
+
+    #[test]
+    fn run_flags_carry_the_same_hardening() {
+        let config = DockerConfig::new("img".into(), "/tmp/ign".into(), "inst".into());
+        let flags = run_flags(&create_body(&config, &spec(), Path::new("/tmp/ign/sb-1"))).join(" ");
+        for f in [
+            "--network none",
+            "--read-only",
+            "--cap-drop ALL",
+            "--security-opt no-new-privileges",
+            "--memory 134217728b",
+            "--memory-swap 134217728b",
+            "--cpus 0.5",
+            "--pids-limit 128",
+            "--user 65534:65534",
+            "--tmpfs /tmp:rw,nosuid,nodev,size=64m,mode=1777",
+        ] {
+            assert!(flags.contains(f), "{f} missing from {flags}");
+        }
+    }
 }

@@ -96,10 +96,20 @@ impl Events {
         self.deaths.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Starts keeping the events of container `id` (a sandbox being
+    /// created); [`Events::forget`] stops. Events of containers not tracked
+    /// (already forgotten) are not kept: the map never grows beyond the
+    /// live containers.
+    pub fn track(&self, id: &str) {
+        self.lock().entry(id.to_string()).or_default();
+    }
+
     fn record(&self, id: &str, action: &str, exit_code: Option<i64>) {
         {
             let mut deaths = self.lock();
-            let d = deaths.entry(id.to_string()).or_default();
+            let Some(d) = deaths.get_mut(id) else {
+                return;
+            };
             match action {
                 "oom" => d.oom = true,
                 "die" => {
@@ -133,5 +143,31 @@ impl Events {
 
     pub fn forget(&self, id: &str) {
         self.lock().remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `die` that arrives after the sandbox was forgotten (destroyed)
+    /// used to re-insert it: 10k short-lived containers must leave nothing.
+    #[test]
+    fn the_map_stays_bounded_by_live_containers() {
+        let events = Events::default();
+        for i in 0..10_000 {
+            let id = format!("c{i}");
+            events.track(&id);
+            events.record(&id, "oom", None);
+            assert!(events.get(&id).is_some_and(|d| d.oom));
+            events.forget(&id);
+            events.record(&id, "die", Some(137));
+        }
+        assert!(events.lock().is_empty());
+        events.track("live");
+        events.record("live", "die", Some(3));
+        let d = events.get("live").unwrap();
+        assert!(d.died);
+        assert_eq!(d.exit_code, Some(3));
     }
 }

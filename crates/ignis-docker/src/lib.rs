@@ -12,4 +12,4 @@ mod backend;
 mod events;
 pub mod image;
 
-pub use backend::{DockerBackend, DockerConfig};
+pub use backend::{command, create_body, run_flags, DockerBackend, DockerConfig};

@@ -3,6 +3,10 @@
 //! Knative's KPA: a 60 s stable window for the steady state, and a 6 s
 //! panic window that reacts at once when load doubles and holds the scale
 //! up while the burst lasts.
+//!
+//! The engine samples every function once a second, on its own tick; the
+//! averages are over time (each sample holds until the next), so how often
+//! anything else happens never weighs in.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -17,6 +21,7 @@ pub const PANIC_THRESHOLD: f64 = 2.0;
 
 #[derive(Debug, Default)]
 pub struct Autoscaler {
+    /// (when, concurrency), oldest first.
     samples: VecDeque<(Instant, f64)>,
     panic_until: Option<Instant>,
     desired: u32,
@@ -32,8 +37,33 @@ pub struct Decision {
 }
 
 impl Autoscaler {
-    /// Records the concurrency observed at `now` and decides. `current` is
-    /// the number of sandboxes the function has (idle, busy or booting).
+    /// The time-weighted mean concurrency over the last `window` before
+    /// `now`: each sample counts for as long as it held.
+    fn average(&self, now: Instant, window: Duration) -> f64 {
+        let start = now.checked_sub(window).unwrap_or(now);
+        let mut weighted = 0.0;
+        let mut covered = 0.0;
+        let mut it = self.samples.iter().peekable();
+        while let Some((t, c)) = it.next() {
+            let until = it.peek().map_or(now, |(next, _)| *next);
+            let from = (*t).max(start);
+            if until > from {
+                let dt = (until - from).as_secs_f64();
+                weighted += c * dt;
+                covered += dt;
+            }
+        }
+        if covered > 0.0 {
+            weighted / covered
+        } else {
+            // A single sample at `now`: it is all there is.
+            self.samples.back().map_or(0.0, |(_, c)| *c)
+        }
+    }
+
+    /// Records the concurrency at `now` (the engine's one-second tick) and
+    /// decides. `current` is the number of sandboxes the function has
+    /// (idle, busy or booting).
     pub fn observe(
         &mut self,
         now: Instant,
@@ -43,27 +73,17 @@ impl Autoscaler {
         max_concurrency: u32,
     ) -> Decision {
         self.samples.push_back((now, concurrency));
-        while self
-            .samples
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > STABLE_WINDOW)
+        // Keep the sample that covers the window's start.
+        while self.samples.len() > 1
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(t, _)| now.duration_since(*t) >= STABLE_WINDOW)
         {
             self.samples.pop_front();
         }
-        let avg = |window: Duration| {
-            let (sum, n) = self
-                .samples
-                .iter()
-                .filter(|(t, _)| now.duration_since(*t) <= window)
-                .fold((0.0, 0u32), |(s, n), (_, c)| (s + c, n + 1));
-            if n == 0 {
-                0.0
-            } else {
-                sum / f64::from(n)
-            }
-        };
-        let stable = avg(STABLE_WINDOW);
-        let panic = avg(PANIC_WINDOW);
+        let stable = self.average(now, STABLE_WINDOW);
+        let panic = self.average(now, PANIC_WINDOW);
         if panic >= PANIC_THRESHOLD * f64::from(current.max(1)) && panic >= 1.0 {
             self.panic_until = Some(now + STABLE_WINDOW);
         }
@@ -117,6 +137,34 @@ mod tests {
         assert!(!d.panicking);
     }
 
+    /// The average is over time, not over samples: extra samples at one
+    /// moment (of a bursty second) do not outweigh the rest of the minute.
+    #[test]
+    fn averages_over_time_not_over_samples() {
+        let t = Instant::now();
+        let mut a = Autoscaler::default();
+        run(&mut a, t, 0..59, 0.0, 1);
+        // Sixty samples of 10 within one millisecond, then the tick goes on.
+        for i in 0..60 {
+            a.observe(
+                t + Duration::from_secs(59) + Duration::from_micros(i),
+                10.0,
+                1,
+                0,
+                100,
+            );
+        }
+        let d = a.observe(t + Duration::from_secs(60), 0.0, 1, 0, 100);
+        // Together they held for one second of the minute: 10 / 60. Counted
+        // per sample it would have been 10 * 60 / 120 = 5.
+        assert!((d.stable_concurrency - 10.0 / 60.0).abs() < 0.01, "{d:?}");
+        let mut b = Autoscaler::default();
+        run(&mut b, t, 0..30, 2.0, 1);
+        let d = run(&mut b, t, 30..60, 4.0, 1);
+        // 30 s at 2 then 30 s at 4 (the last sample has held 0 s yet).
+        assert!((d.stable_concurrency - 3.0).abs() < 0.1, "{d:?}");
+    }
+
     #[test]
     fn panics_when_load_doubles_and_holds() {
         let mut a = Autoscaler::default();
@@ -124,16 +172,21 @@ mod tests {
         run(&mut a, t, 0..60, 2.0, 2);
         // Load jumps to 10 for 3 s: the stable average barely moves, the
         // panic window sees it.
-        let d = run(&mut a, t, 60..63, 10.0, 2);
-        assert!(d.panicking);
+        let d = run(&mut a, t, 60..64, 10.0, 2);
+        assert!(d.panicking, "{d:?}");
         assert!(d.desired >= 6, "{d:?}");
         let peak = d.desired;
-        // Load drops: no scale-down while panicking.
-        let d = run(&mut a, t, 63..70, 1.0, peak);
-        assert!(d.panicking);
-        assert_eq!(d.desired, peak);
+        // Load drops: no scale-down while panicking (the burst's last
+        // second still enters the window: it may even go up).
+        let mut last = peak;
+        for s in 64..70 {
+            let d = a.observe(t + Duration::from_secs(s), 1.0, last, 0, 100);
+            assert!(d.panicking);
+            assert!(d.desired >= last, "{d:?} after {last}");
+            last = d.desired;
+        }
         // A minute later the panic is over and the stable window rules.
-        let d = run(&mut a, t, 70..200, 1.0, peak);
+        let d = run(&mut a, t, 70..200, 1.0, last);
         assert!(!d.panicking);
         assert_eq!(d.desired, 1);
     }

@@ -6,35 +6,58 @@
 //! Backend-agnostic: it drives [`ignis_sandbox::Backend`] implementations
 //! and speaks the channel protocol; it never knows whether a sandbox is a
 //! container or a microVM.
+//!
+//! How it is put together:
+//! - parts with their own rules and tests: [`decide`] (the dispatch
+//!   decision, a pure function), [`stems`] (stem-cell pools), [`budget`]
+//!   (the memory budget and eviction), [`backoff`] (failing backends),
+//!   [`autoscale`], [`sandboxes`] (one lifecycle record per sandbox);
+//! - [`State`] holds them behind one lock; everything that changes it runs
+//!   in [`Inner::with_state`], which collects what to start ([`Effect`]s)
+//!   and starts it after releasing the lock;
+//! - the tasks: `start.rs` (cold starts, stem specialization), `run.rs`
+//!   (a batch on a sandbox), `maintain.rs` (the one-second tick, deaths).
 
 pub mod autoscale;
-mod dispatch;
+pub mod backoff;
+pub mod budget;
+pub mod decide;
+mod error;
+mod functions;
 mod maintain;
 pub mod observe;
 mod recorder;
 mod run;
+pub mod sandboxes;
+mod start;
 pub mod state;
+pub mod stems;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-use ignis_core::{
-    now_ms, BackendKind, ErrorKind, Function, IgnisError, Runtime, StartKind, Trigger,
-};
-use ignis_sandbox::{Backend, BackendStatus, Channel, SandboxHandle};
+use ignis_core::{now_ms, BackendKind, Function, FunctionId, StartKind, Trigger};
+use ignis_sandbox::{Backend, BackendStatus, SandboxHandle};
 use ignis_store::Store;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{oneshot, Notify};
+use tracing::Instrument;
 
+pub use error::{CallError, FunctionFailure, Phase};
 pub use recorder::{Recorder, RecorderStats};
-use state::{Lifecycle, SandboxState};
+pub use stems::StemKey;
 
-/// Largest result a handler may return: 6 MiB, as AWS Lambda.
-pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+use backoff::Backoffs;
+use budget::{plan_eviction, Candidate, MemoryBudget};
+use decide::{next_action, stem_missed, Capacity, Dispatch};
+use functions::{FnState, Pending, Sandbox};
+use sandboxes::{Owner, SandboxId, Sandboxes};
+use state::SandboxState;
+use stems::{StemCell, StemPools};
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -47,8 +70,8 @@ pub struct EngineConfig {
     pub memory_budget_mb: u64,
     /// Most calls queued per function; more are throttled at once.
     pub queue_capacity: usize,
-    /// How often the maintainer runs: autoscaler samples, keep-alive
-    /// reaping, stem-cell refills.
+    /// The maintainer's tick: autoscaler samples, keep-alive reaping,
+    /// stem-cell refills.
     pub reap_interval: Duration,
     /// Stem cells kept booted per (runtime, backend, memory) at first.
     pub stem_initial: usize,
@@ -82,7 +105,10 @@ impl Default for EngineConfig {
 pub struct Outcome {
     pub id: String,
     pub version: u64,
-    pub result: Result<Box<RawValue>, IgnisError>,
+    pub result: Result<Box<RawValue>, CallError>,
+    /// An HTTP trigger's response, checked when the call ended (so the
+    /// record holds what the caller gets).
+    pub http: Option<ignis_core::http::HttpReply>,
     pub start: Option<StartKind>,
     pub queue_ms: f64,
     pub init_ms: Option<f64>,
@@ -91,128 +117,83 @@ pub struct Outcome {
     pub batch_size: u32,
 }
 
-/// A call waiting for a sandbox.
-struct Pending {
-    id: String,
-    event: Box<RawValue>,
-    trigger: Trigger,
-    arrived: Instant,
-    arrived_ms: i64,
-    /// How many sandboxes died under this call before it ran to an end.
-    attempts: u32,
-    tx: oneshot::Sender<Outcome>,
-}
-
-/// A sandbox owned by whoever is driving it (a run task or an idle list).
-struct Sandbox {
-    id: String,
-    handle: Arc<dyn SandboxHandle>,
-    channel: Channel,
-    /// The function version this sandbox was initialized with.
-    function: Arc<Function>,
-    /// CPU time of the sandbox when its last batch ended, ms.
-    cpu_mark_ms: f64,
-}
-
-struct Warm {
-    sandbox: Sandbox,
-    last_used: Instant,
-}
-
-/// Per-function state.
-struct FnState {
-    function: Arc<Function>,
-    queue: VecDeque<Pending>,
-    /// Initialized sandboxes of `function.version`; the last one is the most
-    /// recently used (reused first: its caches are warmest).
-    idle: Vec<Warm>,
-    /// Sandboxes booting, initializing or running calls for this function.
-    active: usize,
-    autoscaler: autoscale::Autoscaler,
-    decision: Option<autoscale::Decision>,
-    /// A delayed pump is scheduled to fill a batch.
-    batch_timer: bool,
-}
-
-impl FnState {
-    fn new(function: Arc<Function>) -> Self {
+impl Outcome {
+    /// A call that never ran.
+    fn refused(id: String, version: u64, arrived: Instant, error: CallError) -> Self {
+        let ms = ms_since(arrived);
         Self {
-            function,
-            queue: VecDeque::new(),
-            idle: Vec::new(),
-            active: 0,
-            autoscaler: autoscale::Autoscaler::default(),
-            decision: None,
-            batch_timer: false,
+            id,
+            version,
+            result: Err(error),
+            http: None,
+            start: None,
+            queue_ms: ms,
+            init_ms: None,
+            exec_ms: 0.0,
+            total_ms: ms,
+            batch_size: 0,
         }
     }
 }
 
-/// What a stem cell can serve: any function of this runtime, backend and
-/// memory size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct StemKey {
-    pub runtime: Runtime,
-    pub backend: BackendKind,
-    pub memory_mb: u32,
+/// What to start once the state's lock is released.
+pub(crate) enum Effect {
+    /// Run a batch on an initialized sandbox.
+    Run {
+        sandbox: Sandbox,
+        batch: Vec<Pending>,
+        start: StartKind,
+        init_ms: Option<f64>,
+    },
+    /// Initialize a stem cell with a function, then run a batch (or keep it
+    /// idle: a pre-warm).
+    Specialize {
+        cell: StemCell,
+        function: Arc<Function>,
+        batch: Vec<Pending>,
+    },
+    /// Boot a sandbox for a function, initialize it, run a batch.
+    ColdStart {
+        id: SandboxId,
+        function: Arc<Function>,
+        batch: Vec<Pending>,
+    },
+    /// Boot a stem cell.
+    BootStem {
+        id: SandboxId,
+        key: StemKey,
+        cpus: f64,
+    },
+    /// Pump a function again when its partial batch has waited enough.
+    BatchTimer { function: FunctionId, at: Instant },
+    /// Remove a sandbox nobody will use again.
+    Destroy(Arc<dyn SandboxHandle>),
+    /// Answer calls that will not run.
+    Refuse {
+        function: Arc<Function>,
+        calls: Vec<Pending>,
+        error: CallError,
+    },
 }
 
-impl StemKey {
-    pub fn of(f: &Function) -> Self {
-        Self {
-            runtime: f.config.runtime,
-            backend: f.config.backend,
-            memory_mb: f.config.memory_mb,
-        }
-    }
-}
+pub(crate) type Effects = Vec<Effect>;
 
-/// A booted sandbox waiting for `init`.
-struct StemCell {
-    id: String,
-    handle: Arc<dyn SandboxHandle>,
-    channel: Channel,
-}
-
-struct StemPool {
-    ready: Vec<StemCell>,
-    booting: usize,
-    target: usize,
-    hits: u64,
-    misses: u64,
-    last_hit: Instant,
-    last_resize: Instant,
-}
-
-/// Consecutive boot failures of a backend, and when it may be tried again.
-#[derive(Default)]
-struct Backoff {
-    failures: u32,
-    until: Option<Instant>,
-}
-
-/// Book-keeping of one live sandbox, whoever holds it.
-struct Live {
-    life: Lifecycle,
-    function: String,
-    backend: BackendKind,
-    memory_mb: u64,
-    handle: Arc<dyn SandboxHandle>,
-}
-
-#[derive(Default)]
-struct State {
-    functions: HashMap<String, FnState>,
-    stems: BTreeMap<StemKey, StemPool>,
-    live: HashMap<String, Live>,
-    memory_used_mb: u64,
-    backoff: HashMap<BackendKind, Backoff>,
-    /// Where the next round-robin pass over waiting functions starts.
-    cursor: usize,
+/// Everything the engine decides from, behind one lock.
+pub(crate) struct State {
+    pub functions: HashMap<FunctionId, FnState>,
+    pub sandboxes: Sandboxes,
+    pub stems: StemPools,
+    pub budget: MemoryBudget,
+    pub backoff: Backoffs,
     /// Deleted functions and the last version they had: a call of such a
     /// version that arrives after the delete (its request was accepted just
     /// before) is refused instead of bringing the function back.
-    removed: HashMap<String, u64>,
+    pub removed: HashMap<FunctionId, u64>,
+    /// Where the next round-robin pass over waiting functions starts.
+    pub cursor: usize,
+    /// Backends this server has.
+    pub backends: HashSet<BackendKind>,
+    pub accepting: bool,
 }
 
 struct Inner {
@@ -236,6 +217,7 @@ pub struct Engine {
 /// One function's pool, as `GET /api/v1/pools` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PoolInfo {
+    /// `name`, or `namespace/name` outside the default namespace.
     pub function: String,
     pub version: u64,
     pub backend: BackendKind,
@@ -295,13 +277,25 @@ impl Engine {
         recorder: Recorder,
         retention: observe::Retention,
     ) -> Self {
-        let backends = backends.into_iter().map(|b| (b.kind(), b)).collect();
+        let backends: HashMap<BackendKind, Arc<dyn Backend>> =
+            backends.into_iter().map(|b| (b.kind(), b)).collect();
+        let state = State {
+            functions: HashMap::new(),
+            sandboxes: Sandboxes::default(),
+            stems: StemPools::new(config.stem_initial, config.stem_max),
+            budget: MemoryBudget::new(config.memory_budget_mb),
+            backoff: Backoffs::default(),
+            removed: HashMap::new(),
+            cursor: 0,
+            backends: backends.keys().copied().collect(),
+            accepting: true,
+        };
         let inner = Arc::new(Inner {
             config,
             backends,
             store,
             recorder,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             accepting: AtomicBool::new(true),
             changed: Notify::new(),
             observer: observe::Observer::new(retention),
@@ -316,14 +310,16 @@ impl Engine {
     /// Learns the deployed functions at start-up: their `min_warm`
     /// sandboxes and the stem-cell pools they will use are started.
     pub fn prepare(&self, functions: &[Arc<Function>]) {
-        let mut st = self.inner.lock();
-        for f in functions {
-            st.functions
-                .entry(f.label().into_owned())
-                .or_insert_with(|| FnState::new(f.clone()));
-            self.inner.ensure_stem_pool(&mut st, StemKey::of(f));
-        }
-        self.inner.maintain(&mut st);
+        self.inner.with_state(|st, fx| {
+            let now = Instant::now();
+            for f in functions {
+                st.functions
+                    .entry(f.id())
+                    .or_insert_with(|| FnState::new(f.clone()));
+                st.stems.ensure(StemKey::of(f), now);
+            }
+            st.maintain(now, fx);
+        });
     }
 
     /// A function was created.
@@ -334,13 +330,14 @@ impl Engine {
     /// Boots up to `count` sandboxes of `function` ahead of demand (within
     /// `max_concurrency` and the memory budget). Returns how many started.
     pub fn prewarm(&self, function: Arc<Function>, count: u32) -> u32 {
-        let mut st = self.inner.lock();
-        st.functions
-            .entry(function.label().into_owned())
-            .or_insert_with(|| FnState::new(function.clone()));
-        self.inner.ensure_stem_pool(&mut st, StemKey::of(&function));
-        self.inner
-            .prewarm(&mut st, &function.label(), count as usize) as u32
+        self.inner.with_state(|st, fx| {
+            let now = Instant::now();
+            st.functions
+                .entry(function.id())
+                .or_insert_with(|| FnState::new(function.clone()));
+            st.stems.ensure(StemKey::of(&function), now);
+            st.prewarm(&function.id(), count as usize, now, fx) as u32
+        })
     }
 
     pub fn recorder_stats(&self) -> Arc<RecorderStats> {
@@ -383,6 +380,28 @@ impl Engine {
         trigger: Trigger,
     ) -> Outcome {
         let id = new_id("inv");
+        let span = tracing::info_span!(
+            "invocation",
+            function = %function.label(),
+            version = function.version,
+            id = %id,
+            backend = %function.config.backend,
+            start = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        self.invoke_in(function, event, trigger, id, span.clone())
+            .instrument(span)
+            .await
+    }
+
+    async fn invoke_in(
+        &self,
+        function: Arc<Function>,
+        event: Box<RawValue>,
+        trigger: Trigger,
+        id: String,
+        span: tracing::Span,
+    ) -> Outcome {
         let arrived = Instant::now();
         let version = function.version;
         let queue_timeout = Duration::from_millis(function.config.queue_timeout_ms);
@@ -395,113 +414,101 @@ impl Engine {
             arrived_ms: now_ms(),
             attempts: 0,
             tx,
+            span,
         };
-        if let Err(err) = self.inner.enqueue(function.clone(), pending) {
-            return self.inner.refuse(&function, &id, trigger, arrived, err);
-        }
-        match tokio::time::timeout(queue_timeout, &mut rx).await {
-            Ok(Ok(outcome)) => return outcome,
-            Ok(Err(_)) => {}
-            Err(_) => {
-                // Still queued? Then it waited too long.
-                if self.inner.unqueue(&function.label(), &id) {
-                    let err = IgnisError {
-                        retry_after_s: Some(1),
-                        ..IgnisError::new(
-                            ErrorKind::Throttled,
-                            format!(
+        match self.inner.enqueue(function.clone(), pending) {
+            Err(refused) => {
+                let (p, err) = *refused;
+                self.inner.refuse(&function, p, err)
+            }
+            Ok(()) => match tokio::time::timeout(queue_timeout, &mut rx).await {
+                Ok(Ok(outcome)) => return outcome,
+                Ok(Err(_)) => return Outcome::refused(id, version, arrived, CallError::Lost),
+                Err(_) => {
+                    // Still queued? Then it waited too long.
+                    if let Some(p) = self.inner.unqueue(&function.id(), &id) {
+                        let err = CallError::Throttled {
+                            message: format!(
                                 "no sandbox became free within the queue timeout of {} ms",
                                 function.config.queue_timeout_ms
                             ),
-                        )
-                    };
-                    return self.inner.refuse(&function, &id, trigger, arrived, err);
+                            retry_after_s: 1,
+                        };
+                        self.inner.refuse(&function, p, err);
+                    }
                 }
-                if let Ok(outcome) = rx.await {
-                    return outcome;
-                }
-            }
+            },
         }
-        Outcome {
-            id,
-            version,
-            result: Err(IgnisError::internal("the call was lost by the engine")),
-            start: None,
-            queue_ms: 0.0,
-            init_ms: None,
-            exec_ms: 0.0,
-            total_ms: ms_since(arrived),
-            batch_size: 0,
-        }
+        // Refused now, or taken by a sandbox: it runs to its own deadline.
+        rx.await
+            .unwrap_or_else(|_| Outcome::refused(id, version, arrived, CallError::Lost))
     }
 
     /// A function was updated: new calls use the new version, and the old
     /// version's sandboxes are drained (idle ones now, busy ones when their
     /// calls end).
     pub fn function_updated(&self, function: Arc<Function>) {
-        let mut st = self.inner.lock();
-        let Some(fs) = st.functions.get_mut(&*function.label()) else {
-            return;
-        };
-        if function.version <= fs.function.version {
-            return;
-        }
-        fs.function = function.clone();
-        let stale: Vec<Warm> = fs.idle.drain(..).collect();
-        for w in stale {
-            self.inner.retire(&mut st, w.sandbox, "new version");
-        }
-        self.inner.ensure_stem_pool(&mut st, StemKey::of(&function));
-        self.inner.maintain(&mut st);
+        self.inner.with_state(|st, fx| {
+            let now = Instant::now();
+            if !st.adopt_version(&function, fx) {
+                return;
+            }
+            st.stems.ensure(StemKey::of(&function), now);
+            st.maintain(now, fx);
+        });
     }
 
     /// A function was deleted at `version`: queued calls fail, sandboxes
     /// are drained; calls already starting finish with their version.
-    pub fn function_removed(&self, name: &str, version: u64) {
-        let mut st = self.inner.lock();
-        let last = st.removed.entry(name.to_string()).or_default();
-        *last = (*last).max(version);
-        let Some(mut fs) = st.functions.remove(name) else {
-            return;
-        };
-        for p in fs.queue.drain(..) {
-            let err = IgnisError::not_found(format!("function `{name}` was deleted"));
-            self.inner.complete_refused(&fs.function, p, err);
-        }
-        for w in fs.idle.drain(..) {
-            self.inner.retire(&mut st, w.sandbox, "function deleted");
-        }
-        if fs.active > 0 {
-            // Busy sandboxes find no state on return and are retired then.
-            tracing::debug!(
-                function = name,
-                active = fs.active,
-                "draining deleted function"
-            );
-        }
+    pub fn function_removed(&self, id: &FunctionId, version: u64) {
+        self.inner.with_state(|st, fx| {
+            let last = st.removed.entry(id.clone()).or_default();
+            *last = (*last).max(version);
+            let Some(mut fs) = st.functions.remove(id) else {
+                return;
+            };
+            fx.push(Effect::Refuse {
+                function: fs.function.clone(),
+                calls: fs.queue.drain(..).collect(),
+                error: CallError::Deleted(id.to_string()),
+            });
+            for w in fs.idle.drain(..) {
+                st.retire(w.sandbox.id, w.sandbox.handle, "function deleted", fx);
+            }
+            if fs.active > 0 {
+                // Busy sandboxes find no state on return and are retired then.
+                tracing::debug!(function = %id, active = fs.active, "draining deleted function");
+            }
+        });
     }
 
     /// Pools by function and stem-cell key, for introspection.
     pub fn pools(&self) -> PoolsInfo {
         let st = self.inner.lock();
+        let mut by_function: HashMap<&FunctionId, BTreeMap<&'static str, usize>> = HashMap::new();
+        for (_, r) in st.sandboxes.iter() {
+            if let Some(f) = r.owner.function() {
+                *by_function
+                    .entry(f)
+                    .or_default()
+                    .entry(r.life.state().as_str())
+                    .or_default() += 1;
+            }
+        }
         let mut functions: Vec<PoolInfo> = st
             .functions
-            .values()
-            .map(|fs| {
+            .iter()
+            .map(|(id, fs)| {
                 let mut sandboxes: BTreeMap<&'static str, usize> = SandboxState::ALL
                     .iter()
                     .filter(|s| **s != SandboxState::Dead && **s != SandboxState::Stem)
                     .map(|s| (s.as_str(), 0))
                     .collect();
-                for live in st
-                    .live
-                    .values()
-                    .filter(|l| l.function == *fs.function.label())
-                {
-                    *sandboxes.entry(live.life.state().as_str()).or_default() += 1;
+                for (state, n) in by_function.get(id).into_iter().flatten() {
+                    *sandboxes.entry(state).or_default() += n;
                 }
                 PoolInfo {
-                    function: fs.function.label().into_owned(),
+                    function: id.to_string(),
                     version: fs.function.version,
                     backend: fs.function.config.backend,
                     sandboxes,
@@ -528,8 +535,8 @@ impl Engine {
         PoolsInfo {
             functions,
             stem_cells,
-            memory_used_mb: st.memory_used_mb,
-            memory_budget_mb: self.inner.config.memory_budget_mb,
+            memory_used_mb: st.budget.used_mb(),
+            memory_budget_mb: st.budget.budget_mb(),
         }
     }
 
@@ -537,25 +544,23 @@ impl Engine {
     pub fn sandbox_counts(&self) -> BTreeMap<(BackendKind, &'static str), usize> {
         let st = self.inner.lock();
         let mut out = BTreeMap::new();
-        for live in st.live.values() {
-            *out.entry((live.backend, live.life.state().as_str()))
-                .or_default() += 1;
+        for (_, r) in st.sandboxes.iter() {
+            *out.entry((r.backend, r.life.state().as_str())).or_default() += 1;
         }
         out
     }
 
     /// Memory reserved by live sandboxes, and the budget, in MiB.
     pub fn memory(&self) -> (u64, u64) {
-        (
-            self.inner.lock().memory_used_mb,
-            self.inner.config.memory_budget_mb,
-        )
+        let st = self.inner.lock();
+        (st.budget.used_mb(), st.budget.budget_mb())
     }
 
     /// Stops taking calls, lets the ones in flight finish for up to `grace`,
     /// then removes every sandbox.
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.accepting.store(false, Ordering::SeqCst);
+        self.inner.lock().accepting = false;
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let notified = self.inner.changed.notified();
@@ -580,8 +585,11 @@ impl Engine {
             for fs in st.functions.values_mut() {
                 fs.idle.clear();
             }
-            st.stems.clear();
-            st.live.values().map(|l| l.handle.clone()).collect()
+            st.stems.drain();
+            st.sandboxes
+                .iter()
+                .filter_map(|(_, r)| r.handle.clone())
+                .collect()
         };
         let n = handles.len();
         let removals: Vec<_> = handles
@@ -593,44 +601,6 @@ impl Engine {
         }
         tracing::info!(sandboxes = n, "engine stopped");
     }
-
-    fn spawn_maintainer(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let interval = self.inner.config.reap_interval;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let Some(inner) = weak.upgrade() else { return };
-                if !inner.accepting.load(Ordering::SeqCst) {
-                    return;
-                }
-                let mut st = inner.lock();
-                inner.maintain(&mut st);
-            }
-        });
-    }
-
-    /// Sandboxes that die while idle (killed from outside, crashed) are
-    /// dropped from the pools at once; the maintainer replaces them.
-    fn spawn_death_listeners(&self) {
-        for backend in self.inner.backends.values() {
-            let Some(mut deaths) = backend.deaths() else {
-                continue;
-            };
-            let weak = Arc::downgrade(&self.inner);
-            tokio::spawn(async move {
-                loop {
-                    let id = match deaths.recv().await {
-                        Ok(id) => id,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(_) => return,
-                    };
-                    let Some(inner) = weak.upgrade() else { return };
-                    inner.sandbox_died(&id);
-                }
-            });
-        }
-    }
 }
 
 impl Inner {
@@ -640,98 +610,497 @@ impl Inner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A refused call's outcome (never queued), recorded like any other.
-    fn refuse(
-        &self,
-        function: &Function,
-        id: &str,
-        trigger: Trigger,
-        arrived: Instant,
-        err: IgnisError,
-    ) -> Outcome {
-        let outcome = Outcome {
-            id: id.to_string(),
-            version: function.version,
-            result: Err(err),
-            start: None,
-            queue_ms: ms_since(arrived),
-            init_ms: None,
-            exec_ms: 0.0,
-            total_ms: ms_since(arrived),
-            batch_size: 0,
+    /// Runs `f` on the state under its lock, then starts what it decided
+    /// (tasks are never spawned with the lock held).
+    fn with_state<R>(self: &Arc<Self>, f: impl FnOnce(&mut State, &mut Effects) -> R) -> R {
+        let mut effects = Effects::new();
+        let r = {
+            let mut st = self.lock();
+            f(&mut st, &mut effects)
         };
-        self.record(
-            function,
-            trigger,
-            now_ms() - outcome.total_ms as i64,
-            &outcome,
-            None,
-            None,
-        );
-        outcome
+        self.apply(effects);
+        r
     }
 
-    /// Completes a queued call that never ran.
-    fn complete_refused(&self, function: &Function, p: Pending, err: IgnisError) {
-        let outcome = Outcome {
-            id: p.id.clone(),
-            version: function.version,
-            result: Err(err),
-            start: None,
-            queue_ms: ms_since(p.arrived),
-            init_ms: None,
-            exec_ms: 0.0,
-            total_ms: ms_since(p.arrived),
-            batch_size: 0,
-        };
+    fn apply(self: &Arc<Self>, effects: Effects) {
+        for effect in effects {
+            match effect {
+                Effect::Run {
+                    sandbox,
+                    batch,
+                    start,
+                    init_ms,
+                } => {
+                    let span = batch_span(&batch, &sandbox.id);
+                    let inner = self.clone();
+                    tokio::spawn(
+                        async move { inner.run(sandbox, batch, start, init_ms).await }
+                            .instrument(span),
+                    );
+                }
+                Effect::Specialize {
+                    cell,
+                    function,
+                    batch,
+                } => {
+                    let span = batch_span(&batch, &cell.id);
+                    let inner = self.clone();
+                    tokio::spawn(
+                        async move { inner.specialize(cell, function, batch).await }
+                            .instrument(span),
+                    );
+                }
+                Effect::ColdStart {
+                    id,
+                    function,
+                    batch,
+                } => {
+                    let span = batch_span(&batch, &id);
+                    let inner = self.clone();
+                    tokio::spawn(
+                        async move { inner.cold_start(id, function, batch).await }.instrument(span),
+                    );
+                }
+                Effect::BootStem { id, key, cpus } => {
+                    let inner = self.clone();
+                    let span = tracing::debug_span!("stem_boot", sandbox = %id, key = %key);
+                    tokio::spawn(
+                        async move { inner.boot_stem(id, key, cpus).await }.instrument(span),
+                    );
+                }
+                Effect::BatchTimer { function, at } => {
+                    let inner = self.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at).await;
+                        inner.with_state(|st, fx| {
+                            if let Some(fs) = st.functions.get_mut(&function) {
+                                fs.batch_timer = false;
+                            }
+                            st.pump(&function, Instant::now(), fx);
+                        });
+                    });
+                }
+                Effect::Destroy(handle) => {
+                    tokio::spawn(async move { handle.destroy().await });
+                }
+                Effect::Refuse {
+                    function,
+                    calls,
+                    error,
+                } => {
+                    for p in calls {
+                        self.refuse(&function, p, error.clone());
+                    }
+                    self.changed.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Queues a call and dispatches what can be dispatched; gives the call
+    /// back with the reason when it cannot be queued.
+    fn enqueue(
+        self: &Arc<Self>,
+        function: Arc<Function>,
+        pending: Pending,
+    ) -> Result<(), Box<(Pending, CallError)>> {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(Box::new((pending, CallError::ShuttingDown)));
+        }
+        let capacity = self.config.queue_capacity;
+        self.with_state(|st, fx| {
+            let id = function.id();
+            if let Some(&deleted) = st.removed.get(&id) {
+                if function.version <= deleted {
+                    return Err(Box::new((pending, CallError::Deleted(id.to_string()))));
+                }
+                // Created again since.
+                st.removed.remove(&id);
+            }
+            let now = Instant::now();
+            if !st.functions.contains_key(&id) {
+                st.functions
+                    .insert(id.clone(), FnState::new(function.clone()));
+                st.stems.ensure(StemKey::of(&function), now);
+            } else {
+                st.adopt_version(&function, fx);
+            }
+            let Some(fs) = st.functions.get_mut(&id) else {
+                return Err(Box::new((pending, CallError::Lost)));
+            };
+            if fs.queue.len() >= capacity {
+                return Err(Box::new((
+                    pending,
+                    CallError::Throttled {
+                        message: format!("{capacity} calls of `{id}` are already queued"),
+                        retry_after_s: 1,
+                    },
+                )));
+            }
+            fs.queue.push_back(pending);
+            st.pump(&id, now, fx);
+            Ok(())
+        })
+    }
+
+    /// Answers a call that never ran, and records it like any other.
+    fn refuse(&self, function: &Function, p: Pending, err: CallError) {
+        let outcome = Outcome::refused(p.id.clone(), function.version, p.arrived, err);
         self.record(function, p.trigger, p.arrived_ms, &outcome, None, None);
+        if let Err(e) = &outcome.result {
+            p.span.record("outcome", e.kind().as_str());
+        }
+        // The caller may be gone (it disconnected): the call still counts.
         let _ = p.tx.send(outcome);
-        self.changed.notify_waiters();
     }
 
-    /// Removes a call from its function's queue; false when it was already
-    /// taken by a sandbox.
-    fn unqueue(&self, name: &str, id: &str) -> bool {
+    /// Removes a call from its function's queue; `None` when it was
+    /// already taken by a sandbox.
+    fn unqueue(&self, function: &FunctionId, id: &str) -> Option<Pending> {
         let mut st = self.lock();
-        let Some(fs) = st.functions.get_mut(name) else {
+        let fs = st.functions.get_mut(function)?;
+        let i = fs.queue.iter().position(|p| p.id == id)?;
+        fs.queue.remove(i)
+    }
+}
+
+/// The span of a task working on a batch: the call's own when it is alone,
+/// else one that follows from each call's.
+fn batch_span(batch: &[Pending], sandbox: &SandboxId) -> tracing::Span {
+    match batch {
+        [one] => one.span.clone(),
+        many => {
+            let span = tracing::info_span!("batch", sandbox = %sandbox, calls = many.len());
+            for p in many {
+                span.follows_from(&p.span);
+            }
+            span
+        }
+    }
+}
+
+impl State {
+    /// Makes `function` the version new calls use, when it is newer:
+    /// idle sandboxes of the old one are retired. Returns whether it was.
+    fn adopt_version(&mut self, function: &Arc<Function>, fx: &mut Effects) -> bool {
+        let Some(fs) = self.functions.get_mut(&function.id()) else {
             return false;
         };
-        match fs.queue.iter().position(|p| p.id == id) {
-            Some(i) => {
-                fs.queue.remove(i);
-                true
-            }
-            None => false,
+        if function.version <= fs.function.version {
+            return false;
+        }
+        fs.function = function.clone();
+        let stale: Vec<Sandbox> = fs.idle.drain(..).map(|w| w.sandbox).collect();
+        for s in stale {
+            self.retire(s.id, s.handle, "new version", fx);
+        }
+        true
+    }
+
+    /// Forgets a sandbox and releases its memory.
+    fn forget(&mut self, id: &SandboxId) {
+        if let Some(r) = self.sandboxes.forget(id) {
+            self.budget.release(r.memory_mb);
         }
     }
 
     /// Retires a sandbox nobody will use again: forgets it and removes it
-    /// in the background.
-    fn retire(&self, st: &mut State, sandbox: Sandbox, why: &str) {
-        tracing::debug!(sandbox = %sandbox.id, why, "retiring sandbox");
-        self.forget(st, &sandbox.id);
-        let handle = sandbox.handle;
-        tokio::spawn(async move { handle.destroy().await });
+    /// once the lock is released.
+    fn retire(
+        &mut self,
+        id: SandboxId,
+        handle: Arc<dyn SandboxHandle>,
+        why: &str,
+        fx: &mut Effects,
+    ) {
+        tracing::debug!(sandbox = %id, why, "retiring sandbox");
+        self.forget(&id);
+        fx.push(Effect::Destroy(handle));
     }
 
-    /// Drops a sandbox from the books and releases its memory reservation.
-    fn forget(&self, st: &mut State, id: &str) {
-        if let Some(mut live) = st.live.remove(id) {
-            let _ = live.life.go(SandboxState::Dead);
-            st.memory_used_mb = st.memory_used_mb.saturating_sub(live.memory_mb);
+    /// What the host can offer a cold call of `function` now.
+    fn capacity(&self, function: &Function, fs: &FnState, now: Instant) -> Capacity {
+        let key = StemKey::of(function);
+        Capacity {
+            stem: self.stems.availability(&key, fs.has_sandboxes()),
+            backoff: self.backoff.remaining(function.config.backend, now),
+            memory_fits: self
+                .eviction_plan(&function.id(), &key, u64::from(function.config.memory_mb))
+                .is_some(),
         }
-        self.changed.notify_waiters();
     }
 
-    fn transition(st: &mut State, id: &str, to: SandboxState) {
-        if let Some(live) = st.live.get_mut(id) {
-            if let Err(e) = live.life.go(to) {
-                // A bug in the engine, not a user error: log it loudly and
-                // carry on with the state unchanged.
-                tracing::error!(sandbox = id, error = %e, "lifecycle violation");
+    /// What to evict so a sandbox of `need` MiB fits: idle sandboxes of
+    /// other functions (least recently used first), then ready stem cells
+    /// of other keys. `None`: it cannot fit.
+    fn eviction_plan(
+        &self,
+        for_function: &FunctionId,
+        key: &StemKey,
+        need: u64,
+    ) -> Option<Vec<Victim>> {
+        let free = self.budget.free_mb();
+        if need <= free {
+            return Some(Vec::new());
+        }
+        let mut candidates = Vec::new();
+        for (fid, fs) in &self.functions {
+            if fid == for_function {
+                continue;
+            }
+            for w in &fs.idle {
+                candidates.push(Candidate {
+                    what: Victim::Idle(fid.clone(), w.sandbox.id.clone()),
+                    memory_mb: u64::from(w.sandbox.function.config.memory_mb),
+                    last_used: Some(w.last_used),
+                });
+            }
+        }
+        for (_, id, mb) in self.stems.evictable(key) {
+            candidates.push(Candidate {
+                what: Victim::Stem(id),
+                memory_mb: mb,
+                last_used: None,
+            });
+        }
+        plan_eviction(need, free, &candidates)
+    }
+
+    /// Evicts what `plan` says, then reserves `need` MiB.
+    fn evict_and_reserve(&mut self, plan: Vec<Victim>, need: u64, fx: &mut Effects) -> bool {
+        for victim in plan {
+            match victim {
+                Victim::Idle(f, id) => {
+                    let found = self.functions.get_mut(&f).and_then(|fs| {
+                        let i = fs.idle.iter().position(|w| w.sandbox.id == id)?;
+                        Some(fs.idle.remove(i).sandbox)
+                    });
+                    if let Some(s) = found {
+                        self.retire(s.id, s.handle, "evicted to make room", fx);
+                    }
+                }
+                Victim::Stem(id) => {
+                    if let Some(cell) = self.stems.remove(&id) {
+                        self.retire(cell.id, cell.handle, "evicted to make room", fx);
+                    }
+                }
+            }
+        }
+        self.budget.reserve(need)
+    }
+
+    /// Hands queued calls of `id` to idle sandboxes, stem cells or new
+    /// sandboxes, as [`next_action`] decides, until it says wait.
+    fn pump(&mut self, id: &FunctionId, now: Instant, fx: &mut Effects) {
+        loop {
+            let Some(fs) = self.functions.get(id) else {
+                return;
+            };
+            let function = fs.function.clone();
+            let view = fs.view();
+            let capacity = self.capacity(&function, fs, now);
+            let key = StemKey::of(&function);
+            if stem_missed(&view, &capacity) {
+                self.stems.miss(&key, now);
+            }
+            match next_action(&view, &capacity, now) {
+                Dispatch::Nothing | Dispatch::Wait => return,
+                Dispatch::HoldBatch { until } => {
+                    if let Some(fs) = self.functions.get_mut(id) {
+                        if !fs.batch_timer {
+                            fs.batch_timer = true;
+                            fx.push(Effect::BatchTimer {
+                                function: id.clone(),
+                                at: until,
+                            });
+                        }
+                    }
+                    return;
+                }
+                Dispatch::FailAll { retry_after } => {
+                    let Some(fs) = self.functions.get_mut(id) else {
+                        return;
+                    };
+                    fx.push(Effect::Refuse {
+                        function: function.clone(),
+                        calls: fs.queue.drain(..).collect(),
+                        error: CallError::BackedOff {
+                            backend: function.config.backend,
+                            retry_after,
+                        },
+                    });
+                    return;
+                }
+                Dispatch::Warm { take } => {
+                    let Some(fs) = self.functions.get_mut(id) else {
+                        return;
+                    };
+                    let Some(warm) = fs.idle.pop() else { return };
+                    let batch = fs.take_batch(take);
+                    fs.active += 1;
+                    self.sandboxes.go(&warm.sandbox.id, SandboxState::Busy);
+                    fx.push(Effect::Run {
+                        sandbox: warm.sandbox,
+                        batch,
+                        start: StartKind::Warm,
+                        init_ms: None,
+                    });
+                }
+                Dispatch::Stem { take } => {
+                    let Some(cell) = self.stems.take(&key, now) else {
+                        return;
+                    };
+                    self.sandboxes.set_owner(
+                        &cell.id,
+                        Owner::Function {
+                            id: id.clone(),
+                            version: function.version,
+                        },
+                    );
+                    let Some(fs) = self.functions.get_mut(id) else {
+                        return;
+                    };
+                    let batch = fs.take_batch(take);
+                    fs.active += 1;
+                    fx.push(Effect::Specialize {
+                        cell,
+                        function,
+                        batch,
+                    });
+                }
+                Dispatch::Cold { take } => {
+                    let need = u64::from(function.config.memory_mb);
+                    let Some(plan) = self.eviction_plan(id, &key, need) else {
+                        return;
+                    };
+                    if !self.evict_and_reserve(plan, need, fx) {
+                        return;
+                    }
+                    let sandbox = self.sandboxes.booting(
+                        Owner::Function {
+                            id: id.clone(),
+                            version: function.version,
+                        },
+                        function.config.backend,
+                        need,
+                    );
+                    let Some(fs) = self.functions.get_mut(id) else {
+                        return;
+                    };
+                    let batch = fs.take_batch(take);
+                    fs.active += 1;
+                    fx.push(Effect::ColdStart {
+                        id: sandbox,
+                        function,
+                        batch,
+                    });
+                }
             }
         }
     }
+
+    /// Gives every function with queued calls a chance, in round-robin
+    /// order, so that capacity freed by one function is shared fairly.
+    fn pump_waiting(&mut self, now: Instant, fx: &mut Effects) {
+        let mut waiting: Vec<FunctionId> = self
+            .functions
+            .iter()
+            .filter(|(_, fs)| !fs.queue.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        waiting.sort();
+        let start = self.cursor % waiting.len();
+        self.cursor = self.cursor.wrapping_add(1);
+        for i in 0..waiting.len() {
+            self.pump(&waiting[(start + i) % waiting.len()], now, fx);
+        }
+    }
+
+    /// Boots up to `n` more initialized sandboxes of `id` ahead of demand,
+    /// within `max_concurrency` and the memory budget (without evicting
+    /// anything). Returns how many started.
+    fn prewarm(&mut self, id: &FunctionId, n: usize, now: Instant, fx: &mut Effects) -> usize {
+        let mut started = 0;
+        while started < n {
+            let Some(fs) = self.functions.get(id) else {
+                break;
+            };
+            let function = fs.function.clone();
+            if fs.idle.len() + fs.active >= function.config.max_concurrency as usize {
+                break;
+            }
+            let key = StemKey::of(&function);
+            if self.stems.availability(&key, fs.has_sandboxes()) == stems::StemAvailability::Ready {
+                let Some(cell) = self.stems.take(&key, now) else {
+                    break;
+                };
+                self.sandboxes.set_owner(
+                    &cell.id,
+                    Owner::Function {
+                        id: id.clone(),
+                        version: function.version,
+                    },
+                );
+                if let Some(fs) = self.functions.get_mut(id) {
+                    fs.active += 1;
+                }
+                fx.push(Effect::Specialize {
+                    cell,
+                    function,
+                    batch: Vec::new(),
+                });
+            } else {
+                let need = u64::from(function.config.memory_mb);
+                if self
+                    .backoff
+                    .remaining(function.config.backend, now)
+                    .is_some()
+                    || !self.budget.reserve(need)
+                {
+                    break;
+                }
+                let sandbox = self.sandboxes.booting(
+                    Owner::Function {
+                        id: id.clone(),
+                        version: function.version,
+                    },
+                    function.config.backend,
+                    need,
+                );
+                if let Some(fs) = self.functions.get_mut(id) {
+                    fs.active += 1;
+                }
+                fx.push(Effect::ColdStart {
+                    id: sandbox,
+                    function,
+                    batch: Vec::new(),
+                });
+            }
+            started += 1;
+        }
+        started
+    }
+
+    /// The CPU share of sandboxes of a stem key: the largest asked for by a
+    /// function with that key (stem cells are generic, so they get the most
+    /// any of their future owners needs).
+    fn cpus_for(&self, key: StemKey) -> f64 {
+        self.functions
+            .values()
+            .filter(|fs| StemKey::of(&fs.function) == key)
+            .map(|fs| fs.function.config.cpus)
+            .fold(ignis_core::function::limits::DEFAULT_CPUS, f64::max)
+    }
+}
+
+/// Something to evict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Victim {
+    Idle(FunctionId, SandboxId),
+    Stem(SandboxId),
 }
 
 fn ms_since(t: Instant) -> f64 {

@@ -3,12 +3,14 @@
 //! windows and time series that span memory and the store, and the live
 //! snapshot stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ignis_metrics::host::{HostSampler, HostUsage};
-use ignis_metrics::{Bucket, FunctionLabels, SandboxLabels, StateLabels, StemLabels, WindowStats};
+use ignis_metrics::{
+    Bucket, FunctionLabels, SandboxLabels, Scope, StateLabels, StemLabels, WindowStats,
+};
 use ignis_store::Rollup;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -132,11 +134,10 @@ impl Engine {
         tokio::spawn({
             let weak = weak.clone();
             async move {
-                let mut host = HostSampler::default();
-                let mut last_cpu: BTreeMap<String, (f64, tokio::time::Instant)> = BTreeMap::new();
+                let mut sampler = Sampler::default();
                 loop {
                     let Some(inner) = weak.upgrade() else { return };
-                    inner.sample(&mut host, &mut last_cpu).await;
+                    inner.sample(&mut sampler).await;
                     drop(inner);
                     tokio::time::sleep(SAMPLE_INTERVAL).await;
                 }
@@ -212,26 +213,27 @@ impl Engine {
             let st = self.inner.lock();
             st.functions
                 .iter()
-                .map(|(n, fs)| (n.clone(), (fs.queue.len(), fs.active, fs.idle.len())))
+                .map(|(id, fs)| (id.to_string(), (fs.queue.len(), fs.active, fs.idle.len())))
                 .collect()
         };
         let functions: Vec<String> = queues.keys().cloned().collect();
-        let snap = |name: &str| {
-            let (queued, active, idle) = if name.is_empty() {
-                queues
-                    .values()
-                    .fold((0, 0, 0), |a, q| (a.0 + q.0, a.1 + q.1, a.2 + q.2))
-            } else {
-                queues.get(name).copied().unwrap_or_default()
+        let snap = |scope: Scope| {
+            let (queues, res) = match &scope {
+                Scope::System => (
+                    queues
+                        .values()
+                        .fold((0, 0, 0), |a, q| (a.0 + q.0, a.1 + q.1, a.2 + q.2)),
+                    resources.total(),
+                ),
+                Scope::Function(name) => (
+                    queues.get(name).copied().unwrap_or_default(),
+                    resources.functions.get(name).cloned().unwrap_or_default(),
+                ),
             };
-            let res = if name.is_empty() {
-                resources.total()
-            } else {
-                resources.functions.get(name).cloned().unwrap_or_default()
-            };
+            let (queued, active, idle) = queues;
             FunctionSnapshot {
-                last_second: metrics.window(name, now - 1, now).stats(1.0),
-                last_minute: metrics.window(name, now - 60, now).stats(60.0),
+                last_second: metrics.window(&scope, now - 1, now).stats(1.0),
+                last_minute: metrics.window(&scope, now - 60, now).stats(60.0),
                 queued,
                 active,
                 idle,
@@ -246,8 +248,11 @@ impl Engine {
         all.dedup();
         Snapshot {
             at_ms: ignis_core::now_ms(),
-            system: snap(""),
-            functions: all.iter().map(|n| (n.clone(), snap(n))).collect(),
+            system: snap(Scope::System),
+            functions: all
+                .iter()
+                .map(|n| (n.clone(), snap(Scope::function(n.as_str()))))
+                .collect(),
             resources,
             records_dropped: self
                 .inner
@@ -258,35 +263,35 @@ impl Engine {
         }
     }
 
-    /// Stats of `function` ("" = all) over the last `seconds` (the current
+    /// Stats of `scope` over the last `seconds` (the current
     /// second included): from memory up to 15 minutes, from stored rollups
     /// and memory beyond.
     pub async fn window(
         &self,
-        function: &str,
+        scope: &Scope,
         seconds: i64,
     ) -> Result<WindowStats, ignis_store::StoreError> {
-        Ok(self.bucket(function, seconds).await?.stats(seconds as f64))
+        Ok(self.bucket(scope, seconds).await?.stats(seconds as f64))
     }
 
-    /// The merged calls of `function` ("" = all) over the last `seconds`,
-    /// to be merged further (per backend) or turned into stats.
+    /// The merged calls of `scope` over the last `seconds`, to be merged
+    /// further (per backend) or turned into stats.
     pub async fn bucket(
         &self,
-        function: &str,
+        scope: &Scope,
         seconds: i64,
     ) -> Result<Bucket, ignis_store::StoreError> {
         let now = now_s();
         let (from, to) = (now - seconds + 1, now + 1);
         if seconds <= ignis_metrics::aggregate::RETENTION_S {
-            return Ok(self.inner.recorder.metrics.window(function, from, to));
+            return Ok(self.inner.recorder.metrics.window(scope, from, to));
         }
         let rollups = self
             .inner
             .store
-            .read_rollups(function, from.div_euclid(60), to.div_euclid(60) + 1)
+            .read_rollups(scope, from.div_euclid(60), to.div_euclid(60) + 1)
             .await?;
-        Ok(self.merged(&rollups, function, from, to, now))
+        Ok(self.merged(&rollups, scope, from, to, now))
     }
 
     /// The newest failed calls (errors and timeouts), newest first.
@@ -302,7 +307,7 @@ impl Engine {
 
     /// Calls of `[from, to)` seconds: this run's recent minutes from memory,
     /// everything else (older minutes, other runs' parts) from `rollups`.
-    fn merged(&self, rollups: &[Rollup], function: &str, from: i64, to: i64, now: i64) -> Bucket {
+    fn merged(&self, rollups: &[Rollup], scope: &Scope, from: i64, to: i64, now: i64) -> Bucket {
         // Memory holds this run's calls since `memory_from` (a minute
         // boundary, so that a minute is never half from each source).
         let memory_from =
@@ -318,17 +323,17 @@ impl Engine {
         }
         let mem_start = from.max(memory_from);
         if mem_start < to {
-            b.merge(&self.inner.recorder.metrics.window(function, mem_start, to));
+            b.merge(&self.inner.recorder.metrics.window(scope, mem_start, to));
         }
         b
     }
 
-    /// A time series of `function` ("" = all): `window` seconds back in
+    /// A time series of `scope`: `window` seconds back in
     /// steps of `step` seconds. Windows over 15 minutes need whole-minute
     /// steps and combine stored rollups with memory.
     pub async fn series(
         &self,
-        function: &str,
+        scope: &Scope,
         window: i64,
         step: i64,
     ) -> Result<Vec<(i64, WindowStats)>, ignis_store::StoreError> {
@@ -337,7 +342,7 @@ impl Engine {
         let rollups = if window > ignis_metrics::aggregate::RETENTION_S {
             self.inner
                 .store
-                .read_rollups(function, start.div_euclid(60), now.div_euclid(60) + 1)
+                .read_rollups(scope, start.div_euclid(60), now.div_euclid(60) + 1)
                 .await?
         } else {
             Vec::new()
@@ -346,9 +351,9 @@ impl Engine {
         let mut t = start;
         while t <= now {
             let b = if rollups.is_empty() && window <= ignis_metrics::aggregate::RETENTION_S {
-                self.inner.recorder.metrics.window(function, t, t + step)
+                self.inner.recorder.metrics.window(scope, t, t + step)
             } else {
-                self.merged(&rollups, function, t, t + step, now)
+                self.merged(&rollups, scope, t, t + step, now)
             };
             out.push((t, b.stats(step as f64)));
             t += step;
@@ -395,8 +400,8 @@ impl Inner {
         let last = minutes.iter().map(|(_, m, _)| *m).max();
         let rollups: Vec<Rollup> = minutes
             .into_iter()
-            .map(|(function, minute, b)| Rollup {
-                function,
+            .map(|(scope, minute, b)| Rollup {
+                scope,
                 minute,
                 part: self.observer.part.clone(),
                 requests: b.requests,
@@ -447,138 +452,136 @@ impl Inner {
     }
 
     /// Samples resources and sets the gauges.
-    async fn sample(
-        &self,
-        host: &mut HostSampler,
-        last_cpu: &mut BTreeMap<String, (f64, tokio::time::Instant)>,
-    ) {
+    async fn sample(&self, sampler: &mut Sampler) {
         let metrics = &self.recorder.metrics;
         // Who is alive, by function, without holding the lock over I/O.
-        let (live, queues, stems, reserved) = {
+        let (live, queues, stems, reserved, budget) = {
             let st = self.lock();
-            let live: Vec<(
-                String,
-                String,
-                &'static str,
-                Arc<dyn ignis_sandbox::SandboxHandle>,
-            )> = st
-                .live
-                .values()
-                .map(|l| {
+            let live: Vec<LiveSandbox> = st
+                .sandboxes
+                .iter()
+                .map(|(_, r)| {
                     (
-                        l.function.clone(),
-                        l.backend.as_str().to_string(),
-                        l.life.state().as_str(),
-                        l.handle.clone(),
+                        r.owner.function().map(|f| f.to_string()),
+                        r.backend.as_str(),
+                        r.life.state().as_str(),
+                        r.handle.clone(),
                     )
                 })
                 .collect();
             let queues: Vec<(String, usize, usize)> = st
                 .functions
                 .iter()
-                .map(|(n, fs)| (n.clone(), fs.queue.len(), fs.active))
+                .map(|(id, fs)| (id.to_string(), fs.queue.len(), fs.active))
                 .collect();
             let stems: Vec<(crate::StemKey, usize, usize)> = st
                 .stems
                 .iter()
                 .map(|(k, p)| (*k, p.ready.len(), p.booting))
                 .collect();
-            (live, queues, stems, st.memory_used_mb)
+            (
+                live,
+                queues,
+                stems,
+                st.budget.used_mb(),
+                st.budget.budget_mb(),
+            )
         };
         let mut functions: BTreeMap<String, FunctionResources> = BTreeMap::new();
         let mut by_state: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         for (function, backend, state, handle) in &live {
             *by_state
-                .entry(backend.clone())
+                .entry(backend.to_string())
                 .or_default()
                 .entry(state.to_string())
                 .or_default() += 1;
-            if function.starts_with("stem:") {
-                continue;
-            }
+            let Some(function) = function else { continue };
             let f = functions.entry(function.clone()).or_default();
             f.sandboxes += 1;
-            if let Some(u) = handle.usage().await {
+            if let Some(u) = match handle {
+                Some(h) => h.usage().await,
+                None => None,
+            } {
                 f.memory_bytes += u.memory_bytes;
                 f.cpu_seconds += u.cpu_time_ms / 1e3;
             }
         }
         let now = tokio::time::Instant::now();
         for (name, f) in functions.iter_mut() {
-            if let Some((cpu, at)) = last_cpu.get(name) {
+            if let Some((cpu, at)) = sampler.last_cpu.get(name) {
                 let dt = now.duration_since(*at).as_secs_f64();
                 if dt > 0.0 {
                     f.cpu_cores = ((f.cpu_seconds - cpu) / dt).max(0.0);
                 }
             }
-            last_cpu.insert(name.clone(), (f.cpu_seconds, now));
+            sampler.last_cpu.insert(name.clone(), (f.cpu_seconds, now));
         }
-        last_cpu.retain(|n, _| functions.contains_key(n));
-        let h = host.sample();
+        sampler.last_cpu.retain(|n, _| functions.contains_key(n));
+        let h = sampler.host.sample();
 
-        // Gauges: reset families so that gone functions do not linger.
-        metrics.sandboxes.clear();
-        for (backend, states) in &by_state {
-            for (state, n) in states {
-                metrics
-                    .sandboxes
-                    .get_or_create(&SandboxLabels {
-                        backend: backend.clone(),
-                        state: state.clone(),
-                    })
-                    .set(*n as i64);
-            }
-        }
-        for s in SandboxState::ALL {
+        // Gauges: every series of this sample is set, then the ones that are
+        // gone are removed, so a scrape never sees a present series missing.
+        sampler.sandboxes.update(
+            &metrics.sandboxes,
+            by_state.iter().flat_map(|(backend, states)| {
+                states.iter().map(move |(state, n)| {
+                    (
+                        SandboxLabels {
+                            backend: backend.clone(),
+                            state: state.clone(),
+                        },
+                        *n as i64,
+                    )
+                })
+            }),
+        );
+        for st in SandboxState::ALL {
             metrics
                 .sandbox_transitions
                 .get_or_create(&StateLabels {
-                    state: s.as_str().to_string(),
+                    state: st.as_str().to_string(),
                 })
-                .set(TRANSITIONS[s as usize].load(std::sync::atomic::Ordering::Relaxed) as i64);
+                .set(TRANSITIONS[st as usize].load(std::sync::atomic::Ordering::Relaxed) as i64);
         }
-        metrics.queue_depth.clear();
-        metrics.active_sandboxes.clear();
-        for (name, queued, active) in &queues {
-            let l = FunctionLabels {
-                function: name.clone(),
-            };
-            metrics.queue_depth.get_or_create(&l).set(*queued as i64);
-            metrics
-                .active_sandboxes
-                .get_or_create(&l)
-                .set(*active as i64);
-        }
-        metrics.sandbox_memory.clear();
-        metrics.sandbox_cpu.clear();
-        for (name, f) in &functions {
-            let l = FunctionLabels {
-                function: name.clone(),
-            };
-            metrics
-                .sandbox_memory
-                .get_or_create(&l)
-                .set(f.memory_bytes as i64);
-            metrics.sandbox_cpu.get_or_create(&l).set(f.cpu_seconds);
-        }
-        metrics.stem_cells.clear();
-        for (k, ready, booting) in &stems {
-            for (state, n) in [("ready", ready), ("booting", booting)] {
-                metrics
-                    .stem_cells
-                    .get_or_create(&StemLabels {
-                        runtime: k.runtime.as_str().to_string(),
-                        backend: k.backend.as_str().to_string(),
-                        memory_mb: k.memory_mb.to_string(),
-                        state: state.to_string(),
-                    })
-                    .set(*n as i64);
-            }
-        }
+        let fl = |name: &String| FunctionLabels {
+            function: name.clone(),
+        };
+        sampler.queue_depth.update(
+            &metrics.queue_depth,
+            queues.iter().map(|(n, q, _)| (fl(n), *q as i64)),
+        );
+        sampler.active.update(
+            &metrics.active_sandboxes,
+            queues.iter().map(|(n, _, a)| (fl(n), *a as i64)),
+        );
+        sampler.memory.update(
+            &metrics.sandbox_memory,
+            functions
+                .iter()
+                .map(|(n, f)| (fl(n), f.memory_bytes as i64)),
+        );
+        sampler.cpu.update(
+            &metrics.sandbox_cpu,
+            functions.iter().map(|(n, f)| (fl(n), f.cpu_seconds)),
+        );
+        sampler.stems.update(
+            &metrics.stem_cells,
+            stems.iter().flat_map(|(k, ready, booting)| {
+                [("ready", *ready), ("booting", *booting)].map(|(state, n)| {
+                    (
+                        StemLabels {
+                            runtime: k.runtime.as_str().to_string(),
+                            backend: k.backend.as_str().to_string(),
+                            memory_mb: k.memory_mb.to_string(),
+                            state: state.to_string(),
+                        },
+                        n as i64,
+                    )
+                })
+            }),
+        );
         metrics.memory_reserved.set((reserved * 1024 * 1024) as i64);
-        metrics
-            .memory_budget
-            .set((self.config.memory_budget_mb * 1024 * 1024) as i64);
+        metrics.memory_budget.set((budget * 1024 * 1024) as i64);
         metrics.host_cpu.set(h.cpu_ratio);
         metrics.host_memory_used.set(h.memory_used_bytes as i64);
         metrics.host_memory_total.set(h.memory_total_bytes as i64);
@@ -591,8 +594,88 @@ impl Inner {
                 functions,
                 sandboxes: by_state,
                 memory_reserved_mb: reserved,
-                memory_budget_mb: self.config.memory_budget_mb,
+                memory_budget_mb: budget,
             };
         }
+    }
+}
+
+/// A live sandbox as the sampler sees it: its function (none for a stem
+/// cell), backend, state and handle (none while it boots).
+type LiveSandbox = (
+    Option<String>,
+    &'static str,
+    &'static str,
+    Option<Arc<dyn ignis_sandbox::SandboxHandle>>,
+);
+
+/// What the sampler keeps from one sample to the next.
+#[derive(Default)]
+struct Sampler {
+    host: HostSampler,
+    last_cpu: BTreeMap<String, (f64, tokio::time::Instant)>,
+    sandboxes: GaugeSet<SandboxLabels>,
+    queue_depth: GaugeSet<FunctionLabels>,
+    active: GaugeSet<FunctionLabels>,
+    memory: GaugeSet<FunctionLabels>,
+    cpu: GaugeSet<FunctionLabels>,
+    stems: GaugeSet<StemLabels>,
+}
+
+/// The label sets a gauge family had at the last sample.
+struct GaugeSet<L> {
+    last: HashSet<L>,
+}
+
+impl<L> Default for GaugeSet<L> {
+    fn default() -> Self {
+        Self {
+            last: HashSet::new(),
+        }
+    }
+}
+
+/// A gauge that can be set to a sample's value.
+trait SetTo<V> {
+    fn set_to(&self, v: V);
+}
+
+impl SetTo<i64> for prometheus_client::metrics::gauge::Gauge {
+    fn set_to(&self, v: i64) {
+        self.set(v);
+    }
+}
+
+impl SetTo<f64> for prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64> {
+    fn set_to(&self, v: f64) {
+        self.set(v);
+    }
+}
+
+impl<
+        L: Clone
+            + std::hash::Hash
+            + Eq
+            + prometheus_client::encoding::EncodeLabelSet
+            + std::fmt::Debug,
+    > GaugeSet<L>
+{
+    /// Sets every series of `now`, then removes those that are gone.
+    fn update<G, V>(
+        &mut self,
+        family: &prometheus_client::metrics::family::Family<L, G>,
+        now: impl IntoIterator<Item = (L, V)>,
+    ) where
+        G: SetTo<V> + prometheus_client::metrics::TypedMetric + Default,
+    {
+        let mut seen = HashSet::new();
+        for (labels, v) in now {
+            family.get_or_create(&labels).set_to(v);
+            seen.insert(labels);
+        }
+        for gone in self.last.difference(&seen) {
+            family.remove(gone);
+        }
+        self.last = seen;
     }
 }

@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(written + dropped, 20_000);
         // Every record still counted in the aggregate metrics: the dropped
         // ones at once, the others by the writer.
-        let agg = metrics.window("f", 0, i64::MAX);
+        let agg = metrics.window(&ignis_metrics::Scope::function("f"), 0, i64::MAX);
         assert_eq!(agg.requests, 20_000);
     }
 }

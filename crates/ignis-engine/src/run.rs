@@ -5,31 +5,34 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use ignis_core::{
-    ErrorKind, Function, IgnisError, InvocationRecord, InvocationStatus, StartKind, Trigger,
+use ignis_core::{Function, InvocationRecord, InvocationStatus, StartKind, Trigger};
+use ignis_sandbox::protocol::{
+    CallResult, GuestMessage, HostMessage, Invoke, InvokeItem, Logs, MAX_RESPONSE_BYTES,
 };
-use ignis_sandbox::protocol::{self, Incoming, Invoke, InvokeItem};
-use ignis_sandbox::{ChannelError, ExitReason, SandboxHandle};
 use serde_json::value::RawValue;
 
-use crate::dispatch::death_error;
-use crate::{Inner, Outcome, Pending, Sandbox, MAX_RESPONSE_BYTES};
+use crate::functions::{Pending, Sandbox};
+use crate::{CallError, FunctionFailure, Inner, Outcome, Phase};
 
 /// A call is re-queued at most this many times after sandboxes died under
 /// calls queued before it; then it fails with the death's error.
 const MAX_ATTEMPTS: u32 = 3;
 
-/// Captured output of one call.
-pub(crate) struct Logs {
-    pub stdout: String,
-    pub stderr: String,
-    pub truncated: bool,
-}
-
 /// What ended a batch early.
 enum Ending {
     Timeout,
-    Died(IgnisError),
+    Died(CallError),
+}
+
+/// The batch being run: who waits for what, and what was learned so far.
+struct Batch<'a> {
+    ctx: RunCtx<'a>,
+    waiting: Vec<Option<Pending>>,
+    queue_ms: Vec<f64>,
+    records: Vec<InvocationRecord>,
+    /// The last answer is sent only once its sandbox is back in the pool, so
+    /// that the caller's next call finds it idle.
+    last_answer: Option<Answer>,
 }
 
 impl Inner {
@@ -47,214 +50,181 @@ impl Inner {
         init_ms: Option<f64>,
     ) {
         let function = sandbox.function.clone();
-        let timeout = Duration::from_millis(function.config.timeout_ms);
         let concurrent = function.config.batch_concurrent && batch.len() > 1;
-        let batch_size = batch.len() as u32;
         let dispatched = Instant::now();
-        let write_ms = ignis_core::now_ms();
         let queue_ms: Vec<f64> = batch
             .iter()
             .map(|p| dispatched.duration_since(p.arrived).as_secs_f64() * 1e3)
             .collect();
-
-        let message = {
-            let items = batch
-                .iter()
-                .map(|p| InvokeItem {
-                    id: &p.id,
-                    event: &p.event,
-                    deadline_ms: write_ms + function.config.timeout_ms as i64,
-                    timeout_ms: function.config.timeout_ms,
-                })
-                .collect();
-            serde_json::to_vec(&Invoke {
-                kind: "invoke",
-                items,
-                concurrent,
-            })
+        let sandbox_id = sandbox.id.to_string();
+        let mut b = Batch {
+            ctx: RunCtx {
+                function: &function,
+                sandbox_id: &sandbox_id,
+                start,
+                init_ms,
+                batch_size: batch.len() as u32,
+            },
+            waiting: Vec::with_capacity(batch.len()),
+            queue_ms,
+            records: Vec::with_capacity(batch.len()),
+            last_answer: None,
         };
-        let mut waiting: Vec<Option<Pending>> = batch.into_iter().map(Some).collect();
-        let mut records: Vec<InvocationRecord> = Vec::with_capacity(waiting.len());
-        let mut last_answer: Option<Answer> = None;
-        let ctx = RunCtx {
-            function: &function,
-            sandbox_id: &sandbox.id,
-            start,
-            init_ms,
-            batch_size,
+        let message = invoke_message(&function, &batch, concurrent);
+        b.waiting = batch.into_iter().map(Some).collect();
+        let ending = match message {
+            Ok(line) => self.exchange(&mut sandbox, &mut b, &line, concurrent).await,
+            Err(e) => Some(Ending::Died(CallError::Protocol(format!(
+                "encoding invoke: {e}"
+            )))),
         };
+        match ending {
+            None => self.finish_batch(sandbox, b, dispatched),
+            Some(ending) => self.end_batch_early(sandbox, b, ending, concurrent).await,
+        }
+    }
 
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                // Cannot happen with events that were parsed as JSON; fail
-                // the batch rather than panic.
-                let err = IgnisError::internal(format!("encoding invoke: {e}"));
-                for (i, p) in waiting.iter_mut().enumerate() {
-                    if let Some(p) = p.take() {
-                        records.push(self.finish(
-                            &ctx,
-                            p,
-                            Err(err.clone()),
-                            queue_ms[i],
-                            0.0,
-                            None,
-                        ));
-                    }
-                }
-                self.send_records(records);
-                self.release(sandbox, &function.label());
-                return;
-            }
-        };
-
+    /// Writes the batch and reads its results until every call is answered
+    /// (`None`), or a deadline passes or the sandbox dies.
+    async fn exchange(
+        &self,
+        sandbox: &mut Sandbox,
+        b: &mut Batch<'_>,
+        line: &[u8],
+        concurrent: bool,
+    ) -> Option<Ending> {
+        let timeout = Duration::from_millis(b.ctx.function.config.timeout_ms);
         let written = Instant::now();
         let mut item_start = written;
-        let ending = if let Err(e) = sandbox.channel.send_raw(&message).await {
-            Some(Ending::Died(why_dead(&sandbox.handle, e).await))
-        } else {
-            loop {
-                if waiting.iter().all(Option::is_none) {
-                    break None;
+        if let Err(e) = sandbox.channel.send_raw(line).await {
+            return Some(Ending::Died(
+                self.died(&sandbox.handle, e, Phase::Run).await,
+            ));
+        }
+        while b.waiting.iter().any(Option::is_some) {
+            let began = if concurrent { written } else { item_start };
+            let msg = match tokio::time::timeout_at(began + timeout, sandbox.channel.recv()).await {
+                Err(_) => return Some(Ending::Timeout),
+                Ok(Err(e)) => {
+                    return Some(Ending::Died(
+                        self.died(&sandbox.handle, e, Phase::Run).await,
+                    ))
                 }
-                let deadline = if concurrent { written } else { item_start } + timeout;
-                let msg = match tokio::time::timeout_at(deadline, sandbox.channel.recv()).await {
-                    Err(_) => break Some(Ending::Timeout),
-                    Ok(Err(e)) => break Some(Ending::Died(why_dead(&sandbox.handle, e).await)),
-                    Ok(Ok(msg)) => msg,
-                };
-                if msg.kind != protocol::RESULT {
-                    continue;
-                }
-                let Some(i) = waiting
-                    .iter()
-                    .position(|p| p.as_ref().is_some_and(|p| Some(&p.id) == msg.id.as_ref()))
-                else {
-                    tracing::warn!(sandbox = %sandbox.id, id = ?msg.id, "result for an unknown call");
-                    continue;
-                };
-                let now = Instant::now();
-                let began = if concurrent { written } else { item_start };
-                let exec_ms = now.duration_since(began).as_secs_f64() * 1e3;
-                item_start = now;
-                if let Some(p) = waiting[i].take() {
-                    let logs = Logs {
-                        stdout: msg.stdout.clone(),
-                        stderr: msg.stderr.clone(),
-                        truncated: msg.logs_truncated,
-                    };
-                    let (record, answer) = self.finish_later(
-                        &ctx,
-                        p,
-                        result_of(msg),
-                        queue_ms[i],
-                        exec_ms,
-                        Some(logs),
-                    );
-                    records.push(record);
-                    if waiting.iter().all(Option::is_none) {
-                        last_answer = Some(answer);
-                    } else {
-                        answer.send();
-                    }
+                Ok(Ok(msg)) => msg,
+            };
+            let GuestMessage::Result(result) = msg else {
+                continue;
+            };
+            let Some(i) = b
+                .waiting
+                .iter()
+                .position(|p| p.as_ref().is_some_and(|p| p.id == result.id))
+            else {
+                tracing::warn!(sandbox = %sandbox.id, id = %result.id, "result for an unknown call");
+                continue;
+            };
+            let now = Instant::now();
+            let exec_ms = now.duration_since(began).as_secs_f64() * 1e3;
+            item_start = now;
+            if let Some(p) = b.waiting[i].take() {
+                let CallResult { outcome, logs, .. } = result;
+                let (record, answer) = self.answer(
+                    &b.ctx,
+                    p,
+                    result_of(outcome),
+                    b.queue_ms[i],
+                    exec_ms,
+                    Some(logs),
+                );
+                b.records.push(record);
+                if b.waiting.iter().all(Option::is_none) {
+                    b.last_answer = Some(answer);
+                } else {
+                    answer.send();
                 }
             }
-        };
+        }
+        None
+    }
 
-        let Some(ending) = ending else {
-            // Resource use of the batch, read after the callers have their
-            // answers: CPU since the last batch, shared out; peak memory.
-            // Only batches that ran 1 ms or more are measured: below that the
-            // CPU is at the accounting noise floor, and skipping the reads
-            // keeps recording cheap on the fastest path. The CPU of skipped
-            // batches (under 1 ms each) lands on the next measured one.
-            let ran_ms = written.elapsed().as_secs_f64() * 1e3;
-            if self.config.record && ran_ms >= 1.0 {
-                if let Some(u) = sandbox.handle.usage_now() {
-                    let cpu = (u.cpu_time_ms - sandbox.cpu_mark_ms).max(0.0);
-                    sandbox.cpu_mark_ms = u.cpu_time_ms;
-                    let share = cpu / records.len().max(1) as f64;
-                    for r in &mut records {
-                        r.cpu_ms = Some(share);
-                        r.peak_memory_bytes = Some(u.peak_memory_bytes.unwrap_or(u.memory_bytes));
-                    }
+    /// Every call was answered: measure, put the sandbox back, answer the
+    /// last caller, record.
+    fn finish_batch(self: &Arc<Self>, mut sandbox: Sandbox, mut b: Batch<'_>, written: Instant) {
+        // Resource use of the batch, read after the callers have their
+        // answers: CPU since the last batch, shared out; peak memory. Only
+        // batches that ran 1 ms or more are measured: below that the CPU is
+        // at the accounting noise floor, and skipping the reads keeps
+        // recording cheap on the fastest path. The CPU of skipped batches
+        // (under 1 ms each) lands on the next measured one.
+        let ran_ms = written.elapsed().as_secs_f64() * 1e3;
+        if self.config.record && ran_ms >= 1.0 {
+            if let Some(u) = sandbox.handle.usage_now() {
+                let cpu = (u.cpu_time_ms - sandbox.cpu_mark_ms).max(0.0);
+                sandbox.cpu_mark_ms = u.cpu_time_ms;
+                let share = cpu / b.records.len().max(1) as f64;
+                for r in &mut b.records {
+                    r.cpu_ms = Some(share);
+                    r.peak_memory_bytes = Some(u.peak_memory_bytes.unwrap_or(u.memory_bytes));
                 }
             }
-            self.release(sandbox, &function.label());
-            if let Some(answer) = last_answer {
-                answer.send();
-            }
-            self.changed.notify_waiters();
-            // Recording (metrics, aggregates, the record channel) happens
-            // after the caller has its answer: it is off the latency path.
-            self.send_records(records);
-            return;
-        };
-        if let Some(answer) = last_answer.take() {
+        }
+        self.release(sandbox);
+        if let Some(answer) = b.last_answer.take() {
+            answer.send();
+        }
+        // Recording (metrics, aggregates, the record channel) happens after
+        // the caller has its answer: it is off the latency path.
+        self.send_records(b.records);
+    }
+
+    /// A deadline passed or the sandbox died: kill it, fail the calls that
+    /// were running, re-queue the ones it had not started.
+    async fn end_batch_early(
+        self: &Arc<Self>,
+        sandbox: Sandbox,
+        mut b: Batch<'_>,
+        ending: Ending,
+        concurrent: bool,
+    ) {
+        if let Some(answer) = b.last_answer.take() {
             answer.send();
         }
         // The sandbox is finished: kill it first so that a handler still
         // running cannot touch anything more.
         sandbox.handle.kill().await;
-        let now = Instant::now();
-        let running_since = if concurrent { written } else { item_start };
-        let exec_ms = now.duration_since(running_since).as_secs_f64() * 1e3;
+        let timeout_ms = b.ctx.function.config.timeout_ms;
         let mut requeue = Vec::new();
         let mut first = true;
-        for (i, slot) in waiting.iter_mut().enumerate() {
-            let Some(mut p) = slot.take() else { continue };
+        for i in 0..b.waiting.len() {
+            let Some(mut p) = b.waiting[i].take() else {
+                continue;
+            };
             // Sequential: the first unanswered call was running; the others
             // had not started. Concurrent: all were running.
             let was_running = concurrent || first;
             first = false;
             let err = match &ending {
-                Ending::Timeout => IgnisError::new(
-                    ErrorKind::Timeout,
-                    format!("timed out after {} ms", function.config.timeout_ms),
-                ),
+                Ending::Timeout => CallError::Timeout(timeout_ms),
                 Ending::Died(err) => err.clone(),
             };
             if was_running || p.attempts + 1 >= MAX_ATTEMPTS {
-                records.push(self.finish(&ctx, p, Err(err), queue_ms[i], exec_ms, None));
+                let exec_ms = p.arrived.elapsed().as_secs_f64() * 1e3 - b.queue_ms[i];
+                let (record, answer) =
+                    self.answer(&b.ctx, p, Err(err), b.queue_ms[i], exec_ms.max(0.0), None);
+                answer.send();
+                b.records.push(record);
             } else {
                 p.attempts += 1;
                 requeue.push(p);
             }
         }
-        self.send_records(records);
         if !requeue.is_empty() {
             tracing::debug!(sandbox = %sandbox.id, calls = requeue.len(), "re-queueing calls of a dead sandbox");
         }
-        self.bury(sandbox, &function.label(), requeue);
+        self.send_records(b.records);
+        self.bury(sandbox, requeue);
     }
-}
 
-/// Why the channel to a sandbox failed, as the error its call gets.
-async fn why_dead(handle: &Arc<dyn SandboxHandle>, e: ChannelError) -> IgnisError {
-    match e {
-        ChannelError::BadMessage(m) => {
-            handle.kill().await;
-            IgnisError::new(
-                ErrorKind::SandboxCrashed,
-                format!("the sandbox broke the channel protocol: {m}"),
-            )
-        }
-        ChannelError::LineTooLong => {
-            handle.kill().await;
-            IgnisError::new(
-                ErrorKind::ResponseTooLarge,
-                "the sandbox sent a message over the channel's size limit",
-            )
-        }
-        ChannelError::Exited(reason) => death_error(reason, "while running the function"),
-        ChannelError::Closed | ChannelError::Io(_) => {
-            let reason: ExitReason = handle.exit_reason().await;
-            death_error(reason, "while running the function")
-        }
-    }
-}
-
-impl Inner {
     fn send_records(&self, records: Vec<InvocationRecord>) {
         if self.config.record {
             for r in records {
@@ -263,38 +233,32 @@ impl Inner {
         }
     }
 
-    /// Answers one call; returns its record (to be completed with the
-    /// sandbox's resource use and sent by the caller).
-    fn finish(
+    /// The answer of one call, and its record (to be completed with the
+    /// sandbox's resource use and sent by the caller). An HTTP trigger's
+    /// result is checked here, so the record holds what its caller gets.
+    fn answer(
         &self,
         ctx: &RunCtx<'_>,
         p: Pending,
-        result: Result<Box<RawValue>, IgnisError>,
-        queue_ms: f64,
-        exec_ms: f64,
-        logs: Option<Logs>,
-    ) -> InvocationRecord {
-        let (record, answer) = self.finish_later(ctx, p, result, queue_ms, exec_ms, logs);
-        answer.send();
-        record
-    }
-
-    /// Like `finish`, but hands back the answer to send when the caller is
-    /// ready: the last call of a batch is answered only once its sandbox is
-    /// back in the pool, so that the caller's next call finds it idle.
-    fn finish_later(
-        &self,
-        ctx: &RunCtx<'_>,
-        p: Pending,
-        result: Result<Box<RawValue>, IgnisError>,
+        mut result: Result<Box<RawValue>, CallError>,
         queue_ms: f64,
         exec_ms: f64,
         logs: Option<Logs>,
     ) -> (InvocationRecord, Answer) {
+        let mut http = None;
+        if p.trigger == Trigger::Http {
+            if let Ok(value) = &result {
+                match ignis_core::http::reply_of(value.get()) {
+                    Ok(reply) => http = Some(reply),
+                    Err(m) => result = Err(CallError::InvalidHttpResponse(m)),
+                }
+            }
+        }
         let outcome = Outcome {
             id: p.id.clone(),
             version: ctx.function.version,
             result,
+            http,
             start: Some(ctx.start),
             queue_ms,
             init_ms: ctx.init_ms,
@@ -302,6 +266,7 @@ impl Inner {
             total_ms: p.arrived.elapsed().as_secs_f64() * 1e3,
             batch_size: ctx.batch_size,
         };
+        p.span.record("start", ctx.start.as_str());
         let record = build_record(
             ctx.function,
             p.trigger,
@@ -310,6 +275,7 @@ impl Inner {
             logs,
             Some(ctx.sandbox_id),
         );
+        p.span.record("outcome", record.status.as_str());
         (record, Answer { tx: p.tx, outcome })
     }
 
@@ -329,6 +295,29 @@ impl Inner {
     }
 }
 
+/// The `invoke` message of a batch, as one line.
+fn invoke_message(
+    function: &Function,
+    batch: &[Pending],
+    concurrent: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let write_ms = ignis_core::now_ms();
+    let timeout_ms = function.config.timeout_ms;
+    HostMessage::Invoke(Invoke {
+        items: batch
+            .iter()
+            .map(|p| InvokeItem {
+                id: &p.id,
+                event: &p.event,
+                deadline_ms: write_ms + timeout_ms as i64,
+                timeout_ms,
+            })
+            .collect(),
+        concurrent,
+    })
+    .to_line()
+}
+
 fn build_record(
     function: &Function,
     trigger: Trigger,
@@ -338,21 +327,16 @@ fn build_record(
     sandbox_id: Option<&str>,
 ) -> InvocationRecord {
     let error = outcome.result.as_ref().err();
-    let error_type = error.map(|e| e.kind);
+    let error_type = error.map(CallError::kind);
     let status = InvocationStatus::from_error(error_type);
     tracing::debug!(
-        function = %function.name,
         id = %outcome.id,
         start = outcome.start.map(StartKind::as_str),
         status = status.as_str(),
         total_ms = outcome.total_ms,
         "invocation"
     );
-    let logs = logs.unwrap_or(Logs {
-        stdout: String::new(),
-        stderr: String::new(),
-        truncated: false,
-    });
+    let logs = logs.unwrap_or_default();
     InvocationRecord {
         id: outcome.id.clone(),
         namespace: function.namespace.clone(),
@@ -369,8 +353,8 @@ fn build_record(
         batch_size: outcome.batch_size,
         status,
         error_type,
-        error_message: error.map(|e| e.message.clone()),
-        error_stack: error.and_then(|e| e.stack.clone()),
+        error_message: error.map(ToString::to_string),
+        error_stack: error.and_then(|e| e.stack().map(str::to_string)),
         response_bytes: outcome.result.as_ref().map_or(0, |v| v.get().len() as u64),
         peak_memory_bytes: None,
         cpu_ms: None,
@@ -395,7 +379,7 @@ impl Answer {
     }
 }
 
-pub(crate) struct RunCtx<'a> {
+struct RunCtx<'a> {
     function: &'a Function,
     sandbox_id: &'a str,
     start: StartKind,
@@ -403,30 +387,28 @@ pub(crate) struct RunCtx<'a> {
     batch_size: u32,
 }
 
-/// The caller's result from a `result` message.
-fn result_of(msg: Incoming) -> Result<Box<RawValue>, IgnisError> {
-    if msg.ok == Some(true) {
-        let value = match msg.value {
-            Some(v) => v,
-            None => RawValue::from_string("null".into())
-                .map_err(|e| IgnisError::internal(e.to_string()))?,
-        };
-        if value.get().len() > MAX_RESPONSE_BYTES {
-            return Err(IgnisError::new(
-                ErrorKind::ResponseTooLarge,
-                format!(
-                    "the result is {} bytes, the limit is {MAX_RESPONSE_BYTES} bytes",
-                    value.get().len()
-                ),
-            ));
-        }
-        return Ok(value);
+/// The caller's result from a `result` message's outcome.
+fn result_of(
+    outcome: Result<Box<RawValue>, ignis_sandbox::protocol::ErrorBody>,
+) -> Result<Box<RawValue>, CallError> {
+    match outcome {
+        Ok(value) if value.get().len() > MAX_RESPONSE_BYTES => Err(CallError::Function {
+            failure: FunctionFailure::ResponseTooLarge,
+            message: format!(
+                "the result is {} bytes, the limit is {MAX_RESPONSE_BYTES} bytes",
+                value.get().len()
+            ),
+            stack: None,
+        }),
+        Ok(value) => Ok(value),
+        Err(e) => Err(CallError::Function {
+            failure: match e.kind.as_str() {
+                "InvalidResult" => FunctionFailure::InvalidResult,
+                "ResponseTooLarge" => FunctionFailure::ResponseTooLarge,
+                _ => FunctionFailure::Raised,
+            },
+            message: e.message,
+            stack: e.stack,
+        }),
     }
-    let e = msg.error.unwrap_or_default();
-    let kind = match e.kind.as_str() {
-        "InvalidResult" => ErrorKind::InvalidResult,
-        "ResponseTooLarge" => ErrorKind::ResponseTooLarge,
-        _ => ErrorKind::FunctionError,
-    };
-    Err(IgnisError::new(kind, e.message).with_stack(e.stack))
 }

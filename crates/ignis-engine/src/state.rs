@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! Booting ─▶ Stem ─▶ Initializing ─▶ Idle ⇄ Busy
-//!    │         │          │            │      │
+//!    │         │          │   └─────────────▶ │        (a cold call runs at once)
 //!    └─────────┴──────────┴────────────┴──────┴─▶ Draining ─▶ Dead
 //! ```
 //!
 //! Any state may go to `Dead` (a crash); `Draining` is a sandbox that will
-//! not take new work and is removed when its current work ends.
+//! not take new work and is removed when its current work ends. An illegal
+//! transition is a bug in the engine: it fails debug builds (tests) and is
+//! logged loudly in release builds, the state unchanged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -60,6 +62,7 @@ impl SandboxState {
             (Booting, Stem)
                 | (Stem, Initializing)
                 | (Initializing, Idle)
+                | (Initializing, Busy)
                 | (Idle, Busy)
                 | (Busy, Idle)
                 | (Booting | Stem | Initializing | Idle | Busy, Draining)
@@ -107,7 +110,7 @@ impl Lifecycle {
     }
 
     /// Moves to `to`, or returns a typed error and stays put.
-    pub fn go(&mut self, to: SandboxState) -> Result<(), IllegalTransition> {
+    pub fn try_go(&mut self, to: SandboxState) -> Result<(), IllegalTransition> {
         if !self.state.can_go_to(to) {
             return Err(IllegalTransition {
                 from: self.state,
@@ -119,6 +122,15 @@ impl Lifecycle {
         self.state = to;
         Ok(())
     }
+
+    /// Moves to `to`; an illegal transition is an engine bug: it panics in
+    /// debug builds and is logged (state unchanged) in release builds.
+    pub fn go(&mut self, to: SandboxState) {
+        if let Err(e) = self.try_go(to) {
+            tracing::error!(sandbox = %self.id, error = %e, "lifecycle violation");
+            debug_assert!(false, "sandbox {}: {e}", self.id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -127,10 +139,15 @@ mod tests {
     use SandboxState::*;
 
     #[test]
-    fn legal_path() {
+    fn legal_paths() {
         let mut l = Lifecycle::new("sb");
         for s in [Stem, Initializing, Idle, Busy, Idle, Busy, Draining, Dead] {
-            l.go(s).unwrap();
+            l.try_go(s).unwrap();
+        }
+        // A cold start that runs its call at once.
+        let mut l = Lifecycle::new("sb2");
+        for s in [Stem, Initializing, Busy, Idle] {
+            l.try_go(s).unwrap();
         }
     }
 
@@ -138,18 +155,26 @@ mod tests {
     fn illegal_transitions_are_refused() {
         let mut l = Lifecycle::new("sb");
         assert_eq!(
-            l.go(Busy),
+            l.try_go(Busy),
             Err(IllegalTransition {
                 from: Booting,
                 to: Busy
             })
         );
         assert_eq!(l.state(), Booting);
-        l.go(Dead).unwrap();
+        l.try_go(Dead).unwrap();
         for s in SandboxState::ALL {
-            assert!(l.go(s).is_err(), "dead -> {s:?} allowed");
+            assert!(l.try_go(s).is_err(), "dead -> {s:?} allowed");
         }
         assert!(!Idle.can_go_to(Initializing));
         assert!(!Draining.can_go_to(Idle));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "illegal sandbox transition")]
+    fn an_illegal_transition_fails_debug_builds() {
+        let mut l = Lifecycle::new("sb");
+        l.go(Idle);
     }
 }

@@ -76,7 +76,7 @@ async fn call(h: &Harness, f: &Arc<Function>, event: &str) -> Outcome {
 }
 
 fn kind(o: &Outcome) -> Option<ErrorKind> {
-    o.result.as_ref().err().map(|e| e.kind)
+    o.result.as_ref().err().map(|e| e.kind())
 }
 
 #[tokio::test(start_paused = true)]
@@ -107,8 +107,8 @@ async fn timeout_kills_and_replaces_the_sandbox() {
     .await;
     let a = call(&h, &f, r#"{"sleep_ms": 10000}"#).await;
     let err = a.result.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Timeout);
-    assert_eq!(err.message, "timed out after 100 ms");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.to_string(), "timed out after 100 ms");
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(
         h.fake.state.alive.load(Ordering::SeqCst),
@@ -233,7 +233,7 @@ async fn capacity_bound_throttles_instead_of_overcommitting() {
     assert_eq!(ok, 2);
     assert_eq!(throttled.len(), 3);
     assert_eq!(
-        throttled[0].result.as_ref().unwrap_err().retry_after_s,
+        throttled[0].result.as_ref().unwrap_err().retry_after_s(),
         Some(1)
     );
 }
@@ -303,8 +303,12 @@ async fn init_error_fails_the_queued_calls_once() {
     .await;
     let o = call(&h, &f, "{}").await;
     let err = o.result.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InitError);
-    assert!(err.message.contains("HandlerNotFound"), "{}", err.message);
+    assert_eq!(err.kind(), ErrorKind::InitError);
+    assert!(
+        err.to_string().contains("HandlerNotFound"),
+        "{}",
+        err.to_string()
+    );
     assert_eq!(h.fake.state.alive.load(Ordering::SeqCst), 0);
 }
 
@@ -320,9 +324,9 @@ async fn boot_failure_is_reported_and_the_next_call_retries() {
     // Backed off: the next call fails fast, saying when to retry.
     let during = call(&h, &f, "{}").await;
     let err = during.result.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::BackendUnavailable);
-    assert!(err.message.contains("failing"), "{}", err.message);
-    assert_eq!(err.retry_after_s, Some(1));
+    assert_eq!(err.kind(), ErrorKind::BackendUnavailable);
+    assert!(err.to_string().contains("failing"), "{}", err.to_string());
+    assert_eq!(err.retry_after_s(), Some(1));
     assert_eq!(h.fake.state.boots.load(Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(call(&h, &f, "{}").await.result.is_ok());
@@ -629,4 +633,75 @@ async fn the_autoscaler_prewarms_for_sustained_load_and_scales_to_zero() {
     assert_eq!(pool.desired, 0);
     assert_eq!(pool.sandboxes["idle"], 0);
     assert_eq!(h.engine.memory().0, 0);
+}
+
+/// Death notifications that overflow (the listener lagged) are not lost:
+/// the engine asks the backend which sandboxes still run.
+#[tokio::test(start_paused = true)]
+async fn a_lagging_death_listener_resynchronizes_from_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let (recorder, _) =
+        Recorder::start(store.clone(), Arc::new(ignis_metrics::Metrics::new()), 1000);
+    let fake = FakeBackend::new();
+    // Room for one notification: three deaths at once overflow it.
+    fake.state.death_capacity.store(1, Ordering::SeqCst);
+    let engine = Engine::new(
+        no_stems(),
+        vec![Arc::new(fake.clone())],
+        store.clone(),
+        recorder,
+    );
+    let h = Harness {
+        engine,
+        fake,
+        store,
+        _dir: dir,
+    };
+    let f = deploy(
+        &h,
+        "f",
+        FunctionPatch {
+            min_warm: Some(3),
+            max_concurrency: Some(3),
+            ..Default::default()
+        },
+    )
+    .await;
+    h.engine.prepare(std::slice::from_ref(&f));
+    ticks(1).await;
+    assert_eq!(h.engine.pools().functions[0].sandboxes["idle"], 3);
+    let victims = h.fake.state.alive_ids();
+    for v in &victims {
+        h.fake.crash(v);
+    }
+    ticks(2).await;
+    // All three were dropped and replaced; none of the idle ones is dead.
+    let alive = h.fake.state.alive_ids();
+    assert_eq!(alive.len(), 3, "{alive:?}");
+    assert!(
+        victims.iter().all(|v| !alive.contains(v)),
+        "{victims:?} {alive:?}"
+    );
+    assert_eq!(h.engine.pools().functions[0].sandboxes["idle"], 3);
+    for _ in 0..3 {
+        let o = call(&h, &f, "{}").await;
+        assert_eq!(kind(&o), None, "{:?}", o.result);
+    }
+}
+
+/// A bootstrap that dies of out-of-memory at start is the function's
+/// problem (502 OutOfMemory), not the platform being down (503), and it
+/// does not back the backend off.
+#[tokio::test(start_paused = true)]
+async fn out_of_memory_at_start_is_reported_as_such() {
+    let h = harness(no_stems()).await;
+    let f = deploy(&h, "f", FunctionPatch::default()).await;
+    *h.fake.state.boot_exit.lock().unwrap() = Some(ignis_sandbox::ExitReason::OutOfMemory);
+    let o = call(&h, &f, "{}").await;
+    assert_eq!(kind(&o), Some(ErrorKind::OutOfMemory), "{:?}", o.result);
+    // No back-off: the next call boots at once and works.
+    let o = call(&h, &f, "{}").await;
+    assert_eq!(kind(&o), None, "{:?}", o.result);
+    assert_eq!(o.start, Some(StartKind::Cold));
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+pub use ignis_core::Scope;
 use ignis_core::{InvocationRecord, InvocationStatus, StartKind};
 use serde::Serialize;
 
@@ -226,9 +227,10 @@ pub struct RecentError {
     pub message: String,
 }
 
-/// Per-second buckets for the system ("") and each function.
+/// Per-second buckets for the system and each function.
 #[derive(Debug, Default)]
 pub struct Aggregator {
+    system: Series,
     series: HashMap<String, Series>,
     /// Newest last.
     recent_errors: VecDeque<RecentError>,
@@ -259,11 +261,7 @@ impl Aggregator {
             });
         }
         let second = (r.started_at_ms + r.total_ms as i64).div_euclid(1000);
-        self.series
-            .entry(String::new())
-            .or_default()
-            .bucket(second)
-            .observe(r);
+        self.system.bucket(second).observe(r);
         // No allocation for a function already in memory (the common case).
         let label = r.label();
         match self.series.get_mut(&*label) {
@@ -276,40 +274,40 @@ impl Aggregator {
                 .observe(r),
         }
         let oldest = second - RETENTION_S;
-        if let Some(s) = self.series.get_mut("") {
-            if s.ring.front().is_some_and(|(t, _)| *t < oldest) {
-                for s in self.series.values_mut() {
-                    s.prune(oldest);
-                }
-                self.series.retain(|_, s| !s.ring.is_empty());
+        if self.system.ring.front().is_some_and(|(t, _)| *t < oldest) {
+            self.system.prune(oldest);
+            for s in self.series.values_mut() {
+                s.prune(oldest);
             }
+            self.series.retain(|_, s| !s.ring.is_empty());
         }
     }
 
-    /// Merged bucket of `function` ("" = all) over seconds `[from, to)`.
-    pub fn window(&self, function: &str, from: i64, to: i64) -> Bucket {
-        self.series
-            .get(function)
-            .map(|s| s.merged(from, to))
-            .unwrap_or_default()
+    /// Merged bucket of `scope` over seconds `[from, to)`.
+    pub fn window(&self, scope: &Scope, from: i64, to: i64) -> Bucket {
+        let series = match scope {
+            Scope::System => Some(&self.system),
+            Scope::Function(f) => self.series.get(f),
+        };
+        series.map(|s| s.merged(from, to)).unwrap_or_default()
     }
 
     /// Functions with calls in memory.
     pub fn functions(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .series
-            .keys()
-            .filter(|k| !k.is_empty())
-            .cloned()
-            .collect();
+        let mut v: Vec<String> = self.series.keys().cloned().collect();
         v.sort();
         v
     }
 
     /// Per-minute merges of every complete minute in `[from_minute, to_minute)`.
-    pub fn minutes(&self, from_minute: i64, to_minute: i64) -> Vec<(String, i64, Bucket)> {
+    pub fn minutes(&self, from_minute: i64, to_minute: i64) -> Vec<(Scope, i64, Bucket)> {
         let mut out = Vec::new();
-        for (name, s) in &self.series {
+        let all = std::iter::once((Scope::System, &self.system)).chain(
+            self.series
+                .iter()
+                .map(|(name, s)| (Scope::Function(name.clone()), s)),
+        );
+        for (scope, s) in all {
             let mut by_minute: BTreeMap<i64, Bucket> = BTreeMap::new();
             for (sec, b) in &s.ring {
                 let m = sec.div_euclid(60);
@@ -317,7 +315,7 @@ impl Aggregator {
                     by_minute.entry(m).or_default().merge(b);
                 }
             }
-            out.extend(by_minute.into_iter().map(|(m, b)| (name.clone(), m, b)));
+            out.extend(by_minute.into_iter().map(|(m, b)| (scope.clone(), m, b)));
         }
         out
     }
@@ -370,9 +368,11 @@ mod tests {
             a.observe(&rec("f", t0 + i * 1000, (i + 1) as f64, err));
         }
         a.observe(&rec("g", t0, 5.0, None));
-        let all = a.window("", t0 / 1000, t0 / 1000 + 200);
+        let all = a.window(&Scope::System, t0 / 1000, t0 / 1000 + 200);
         assert_eq!(all.requests, 101);
-        let f = a.window("f", t0 / 1000, t0 / 1000 + 200).stats(100.0);
+        let f = a
+            .window(&Scope::function("f"), t0 / 1000, t0 / 1000 + 200)
+            .stats(100.0);
         assert_eq!(f.requests, 100);
         assert_eq!(f.timeouts, 3);
         assert_eq!(f.errors_by_type["FunctionError"], 10);
@@ -382,7 +382,7 @@ mod tests {
         let minutes = a.minutes(0, i64::MAX);
         let f_total: u64 = minutes
             .iter()
-            .filter(|(n, _, _)| n == "f")
+            .filter(|(n, _, _)| *n == Scope::function("f"))
             .map(|(_, _, b)| b.requests)
             .sum();
         assert_eq!(f_total, 100);

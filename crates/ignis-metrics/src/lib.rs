@@ -21,7 +21,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-pub use aggregate::{Aggregator, Bucket, WindowStats};
+pub use aggregate::{Aggregator, Bucket, Scope, WindowStats};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InvocationLabels {
@@ -418,10 +418,10 @@ impl Metrics {
     }
 
     /// Merged bucket of `function` ("" = all) over `[from, to)` seconds.
-    pub fn window(&self, function: &str, from: i64, to: i64) -> Bucket {
+    pub fn window(&self, scope: &Scope, from: i64, to: i64) -> Bucket {
         self.aggregator
             .lock()
-            .map(|a| a.window(function, from, to))
+            .map(|a| a.window(scope, from, to))
             .unwrap_or_default()
     }
 }

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ignis_core::{BackendKind, Runtime};
+use ignis_sandbox::cgroup::{self, CpuCap};
+use ignis_sandbox::host;
+use ignis_sandbox::protocol::{GuestMessage, HostMessage, Restore};
 use ignis_sandbox::{
     Backend, BackendStatus, Booted, Channel, ExitReason, ResourceUsage, SandboxError,
     SandboxHandle, SandboxSpec,
@@ -19,11 +22,9 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, watch, Notify};
 
-use crate::image::Artifacts;
 use crate::snapshot::{fresh_seed, shell_quote, Qmp, Snapshot, SnapshotMode};
+use ignis_image::microvm::Artifacts;
 
-/// The first message of a bootstrap in device mode.
-const BOOTED: &str = r#"{"type":"booted"}"#;
 /// A KVM probe boot must answer within this.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 /// How long a probe's verdict is trusted before the next start probes again.
@@ -258,97 +259,6 @@ impl MicroVmBackend {
         }
     }
 
-    fn args(&self, spec: &SandboxSpec, dir: &Path, accel: Accel, role: Role) -> Vec<String> {
-        let a = &self.config.artifacts;
-        let runtime = spec.runtime.as_str();
-        let snapshot = match role {
-            Role::Boot => None,
-            Role::Template(s) | Role::Clone(s) => Some(s),
-        };
-        let mapped = snapshot.filter(|s| s.mode == SnapshotMode::Mapped);
-        let mut machine = "microvm,x-option-roms=off,isa-serial=on,rtc=on".to_string();
-        if mapped.is_some() {
-            machine.push_str(",memory-backend=mem");
-        }
-        let mut v: Vec<String> = [
-            "-M",
-            &machine,
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
-            "-smp",
-            "1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(accel.args());
-        v.extend([
-            "-m".into(),
-            format!("{}M", spec.memory_mb),
-            "-kernel".into(),
-            a.kernel.display().to_string(),
-            "-initrd".into(),
-            a.initramfs.display().to_string(),
-            "-append".into(),
-            format!(
-                "console=ttyS0 quiet panic=-1 {} ignis.runtime={runtime} ignis.instance={} ignis.sandbox={}",
-                self.timing, self.config.instance, spec.id
-            ),
-            // The shared root disk, read-only.
-            "-drive".into(),
-            format!("id=root,file={},format=raw,if=none,readonly=on", a.rootfs.display()),
-            "-device".into(),
-            "virtio-blk-device,drive=root".into(),
-            "-device".into(),
-            "virtio-serial-device".into(),
-            "-chardev".into(),
-            format!("socket,id=ch,path={},server=on,wait=off", dir.join("ch.sock").display()),
-            "-device".into(),
-            "virtserialport,chardev=ch,name=ignis".into(),
-            "-device".into(),
-            "virtio-rng-device".into(),
-            "-serial".into(),
-            format!("file:{}", dir.join("console.log").display()),
-        ]);
-        if let Some(s) = mapped {
-            // The template writes its RAM into the file; a clone maps it
-            // privately, copy-on-write.
-            let share = if matches!(role, Role::Template(_)) {
-                "on"
-            } else {
-                "off"
-            };
-            v.extend([
-                "-object".into(),
-                format!(
-                    "memory-backend-file,id=mem,size={}M,mem-path={},share={share}",
-                    spec.memory_mb,
-                    s.memory().display()
-                ),
-            ]);
-        }
-        if snapshot.is_some() {
-            v.extend([
-                "-qmp".into(),
-                format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
-            ]);
-        }
-        match role {
-            Role::Template(_) => {
-                let append = v.iter().position(|a| a == "-append").map(|i| i + 1);
-                if let Some(i) = append {
-                    v[i].push_str(" ignis.template=1");
-                }
-            }
-            Role::Clone(_) => v.extend(["-incoming".into(), "defer".into()]),
-            Role::Boot => {}
-        }
-        v
-    }
-
     /// Boots a VM and waits for its bootstrap's `booted` line.
     async fn launch(
         &self,
@@ -362,13 +272,12 @@ impl MicroVmBackend {
             let (mut r, w) = self
                 .open_channel(deadline, spec.boot_timeout, &vm, stderr)
                 .await?;
-            let line = first_line(&mut r, deadline, spec.boot_timeout, &vm.dir).await?;
-            if line.trim() != BOOTED {
-                return Err(SandboxError::BootFailed(format!(
-                    "unexpected first line from the guest: {line}"
-                )));
+            match first_message(&mut r, deadline, spec.boot_timeout, &vm.dir).await? {
+                GuestMessage::Booted => Ok(Channel::new(r, w)),
+                other => Err(SandboxError::BootFailed(format!(
+                    "the guest's first message is not `booted`: {other:?}"
+                ))),
             }
-            Ok(Channel::new(r, w))
         };
         let channel = booted.await;
         settle(vm, spec, channel).await
@@ -417,28 +326,30 @@ impl MicroVmBackend {
             let (mut r, mut w) = self
                 .open_channel(deadline, spec.boot_timeout, &vm, stderr)
                 .await?;
-            let restore = json!({
-                "type": "restore",
-                "seed": fresh_seed()?,
-                "now_ms": ignis_core::now_ms(),
-                "sandbox_id": spec.id,
+            let restore = HostMessage::Restore(Restore {
+                seed: fresh_seed()?,
+                now_ms: ignis_core::now_ms(),
+                sandbox_id: &spec.id,
             });
-            let mut line =
-                serde_json::to_vec(&restore).map_err(|e| SandboxError::Backend(e.to_string()))?;
+            let mut line = restore
+                .to_line()
+                .map_err(|e| SandboxError::Backend(e.to_string()))?;
             line.push(b'\n');
             w.write_all(&line).await?;
-            let reply = first_line(&mut r, deadline, spec.boot_timeout, &vm.dir).await?;
-            let reply: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
-            if reply["type"] != "restored" || reply["kernel_reseeded"] != true {
-                return Err(SandboxError::BootFailed(format!(
-                    "the restored guest did not take its new identity: {reply}"
-                )));
+            match first_message(&mut r, deadline, spec.boot_timeout, &vm.dir).await? {
+                GuestMessage::Restored {
+                    kernel_reseeded: true,
+                } => {}
+                other => {
+                    return Err(SandboxError::BootFailed(format!(
+                        "the restored guest did not take its new identity: {other:?}"
+                    )))
+                }
             }
             tracing::debug!(
                 sandbox = %spec.id,
                 loaded_ms,
                 restored_ms = started.elapsed().as_secs_f64() * 1e3,
-                guest = %reply,
                 "microvm restored"
             );
             Ok(Channel::new(r, w))
@@ -611,7 +522,10 @@ impl MicroVmBackend {
             );
             qmp.execute("migrate", json!({ "uri": uri })).await?;
             qmp.wait_migration().await?;
-            while !partial.state().exists() {
+            while !tokio::fs::try_exists(partial.state())
+                .await
+                .unwrap_or(false)
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Ok(())
@@ -651,7 +565,15 @@ impl MicroVmBackend {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let mut child = tokio::process::Command::new(&self.config.qemu)
-            .args(self.args(spec, &dir, accel, role))
+            .args(qemu_args(
+                &self.config.artifacts,
+                &self.config.instance,
+                &self.timing,
+                spec,
+                &dir,
+                accel,
+                role,
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -693,6 +615,7 @@ impl MicroVmBackend {
             killed,
             exit: exit_rx,
             cgroup: Mutex::new(None),
+            proc_files: Mutex::new(None),
         });
         Ok((handle, stderr))
     }
@@ -729,6 +652,105 @@ impl MicroVmBackend {
     }
 }
 
+/// The QEMU command line of a sandbox: a pure function of its inputs.
+fn qemu_args(
+    a: &Artifacts,
+    instance: &str,
+    timing: &str,
+    spec: &SandboxSpec,
+    dir: &Path,
+    accel: Accel,
+    role: Role,
+) -> Vec<String> {
+    let runtime = spec.runtime.as_str();
+    let snapshot = match role {
+        Role::Boot => None,
+        Role::Template(s) | Role::Clone(s) => Some(s),
+    };
+    let mapped = snapshot.filter(|s| s.mode == SnapshotMode::Mapped);
+    let mut machine = "microvm,x-option-roms=off,isa-serial=on,rtc=on".to_string();
+    if mapped.is_some() {
+        machine.push_str(",memory-backend=mem");
+    }
+    let mut v: Vec<String> = [
+        "-M",
+        &machine,
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-smp",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(accel.args());
+    v.extend([
+        "-m".into(),
+        format!("{}M", spec.memory_mb),
+        "-kernel".into(),
+        a.kernel.display().to_string(),
+        "-initrd".into(),
+        a.initramfs.display().to_string(),
+        "-append".into(),
+        format!(
+            "console=ttyS0 quiet panic=-1 {} ignis.runtime={runtime} ignis.instance={} ignis.sandbox={}",
+            timing, instance, spec.id
+        ),
+        // The shared root disk, read-only.
+        "-drive".into(),
+        format!("id=root,file={},format=raw,if=none,readonly=on", a.rootfs.display()),
+        "-device".into(),
+        "virtio-blk-device,drive=root".into(),
+        "-device".into(),
+        "virtio-serial-device".into(),
+        "-chardev".into(),
+        format!("socket,id=ch,path={},server=on,wait=off", dir.join("ch.sock").display()),
+        "-device".into(),
+        "virtserialport,chardev=ch,name=ignis".into(),
+        "-device".into(),
+        "virtio-rng-device".into(),
+        "-serial".into(),
+        format!("file:{}", dir.join("console.log").display()),
+    ]);
+    if let Some(s) = mapped {
+        // The template writes its RAM into the file; a clone maps it
+        // privately, copy-on-write.
+        let share = if matches!(role, Role::Template(_)) {
+            "on"
+        } else {
+            "off"
+        };
+        v.extend([
+            "-object".into(),
+            format!(
+                "memory-backend-file,id=mem,size={}M,mem-path={},share={share}",
+                spec.memory_mb,
+                s.memory().display()
+            ),
+        ]);
+    }
+    if snapshot.is_some() {
+        v.extend([
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
+        ]);
+    }
+    match role {
+        Role::Template(_) => {
+            let append = v.iter().position(|a| a == "-append").map(|i| i + 1);
+            if let Some(i) = append {
+                v[i].push_str(" ignis.template=1");
+            }
+        }
+        Role::Clone(_) => v.extend(["-incoming".into(), "defer".into()]),
+        Role::Boot => {}
+    }
+    v
+}
+
 /// A VM that came up is capped at its CPU share and handed over; one that
 /// did not is destroyed.
 async fn settle(
@@ -751,14 +773,14 @@ async fn settle(
     }
 }
 
-/// The guest's first line on the channel (read byte by byte, so that
+/// The guest's first message on the channel (read byte by byte, so that
 /// nothing after it is consumed before the [`Channel`] takes over).
-async fn first_line(
+async fn first_message(
     r: &mut OwnedReadHalf,
     deadline: tokio::time::Instant,
     timeout: Duration,
     dir: &Path,
-) -> Result<String, SandboxError> {
+) -> Result<GuestMessage, SandboxError> {
     let read_line = async {
         let mut line = Vec::new();
         loop {
@@ -772,31 +794,31 @@ async fn first_line(
             }
         }
     };
-    match tokio::time::timeout_at(deadline, read_line).await {
-        Err(_) => Err(SandboxError::BootTimeout(timeout)),
-        Ok(Err(e)) => Err(SandboxError::BootFailed(format!(
-            "guest closed the channel while booting ({e}){}",
-            console_tail(dir)
-        ))),
-        Ok(Ok(line)) => {
-            let line = String::from_utf8_lossy(&line).into_owned();
-            match serde_json::from_str::<ignis_sandbox::protocol::Incoming>(&line) {
-                Ok(msg) if msg.kind == ignis_sandbox::protocol::EXITED => {
-                    Err(SandboxError::BootFailed(format!(
-                        "the bootstrap exited while starting ({:?}){}",
-                        msg.exit_reason(),
-                        console_tail(dir)
-                    )))
-                }
-                _ => Ok(line),
-            }
+    let line = match tokio::time::timeout_at(deadline, read_line).await {
+        Err(_) => return Err(SandboxError::BootTimeout(timeout)),
+        Ok(Err(e)) => {
+            return Err(SandboxError::BootFailed(format!(
+                "guest closed the channel while booting ({e}){}",
+                console_tail(dir).await
+            )))
         }
+        Ok(Ok(line)) => line,
+    };
+    match GuestMessage::parse(&line) {
+        Ok(GuestMessage::Exited(reason)) => Err(SandboxError::Exited(reason)),
+        Ok(msg) => Ok(msg),
+        Err(e) => Err(SandboxError::BootFailed(format!(
+            "the guest spoke no protocol ({e}){}",
+            console_tail(dir).await
+        ))),
     }
 }
 
 /// `"; console: LAST LINES"`, or nothing when the console is empty.
-fn console_tail(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("console.log")).unwrap_or_default();
+async fn console_tail(dir: &Path) -> String {
+    let text = tokio::fs::read_to_string(dir.join("console.log"))
+        .await
+        .unwrap_or_default();
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -809,30 +831,6 @@ fn console_tail(dir: &Path) -> String {
     }
     let tail: Vec<&str> = lines.into_iter().rev().collect();
     format!("; console: {}", tail.join(" | "))
-}
-
-/// Caps the VMM process at `cpus` cores with a cgroup v1 CPU controller.
-/// Returns the cgroup directory to remove, or `None` where the host does not
-/// allow it (then the VM is not capped; logged once per VM at debug level).
-fn cap_cpu(id: &str, pid: u32, cpus: f64) -> Option<PathBuf> {
-    let dir = PathBuf::from(format!("/sys/fs/cgroup/cpu/ignis-microvm/{id}"));
-    let result = (|| -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("cpu.cfs_period_us"), "100000")?;
-        std::fs::write(
-            dir.join("cpu.cfs_quota_us"),
-            format!("{}", (cpus * 100_000.0) as u64),
-        )?;
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string())?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => Some(dir),
-        Err(e) => {
-            tracing::debug!(sandbox = id, error = %e, "could not cap the VM's CPU with a cgroup");
-            None
-        }
-    }
 }
 
 #[async_trait]
@@ -879,22 +877,35 @@ impl Backend for MicroVmBackend {
         Some(self.deaths.subscribe())
     }
 
+    async fn alive(&self) -> Result<std::collections::HashSet<String>, SandboxError> {
+        let marker = format!("ignis.instance={} ", self.config.instance);
+        Ok(host::processes_async()
+            .await
+            .into_iter()
+            .filter(|(_, c)| c.contains(&marker))
+            .filter_map(|(_, c)| {
+                let id = c
+                    .split("ignis.sandbox=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?;
+                Some(id.to_string())
+            })
+            .collect())
+    }
+
     async fn remove_orphans(&self) -> Result<usize, SandboxError> {
-        let marker = format!("ignis.instance={}", self.config.instance);
+        let marker = format!("ignis.instance={} ", self.config.instance);
         let mut n = 0;
-        for (pid, cmdline) in crate::processes() {
+        for (pid, cmdline) in host::processes_async().await {
             if cmdline.contains(&marker) && pid != std::process::id() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-9", &pid.to_string()])
-                    .status();
+                if let Err(e) = host::kill(pid) {
+                    tracing::debug!(pid, error = %e, "could not kill an orphaned VM");
+                }
                 n += 1;
             }
         }
-        if let Ok(entries) = std::fs::read_dir(&self.config.run_dir) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
+        host::clear_dir(&self.config.run_dir).await;
         Ok(n)
     }
 }
@@ -910,12 +921,27 @@ struct Vm {
     exit: watch::Receiver<Option<Option<i32>>>,
     /// The CPU cap, applied once the VM is up: booting or restoring is the
     /// platform's work (under TCG, seconds of it), not the function's.
-    cgroup: Mutex<Option<PathBuf>>,
+    cgroup: Mutex<Option<CpuCap>>,
+    proc_files: Mutex<Option<ProcFiles>>,
 }
 
 impl Vm {
     fn cap_cpu(&self, cpus: f64) {
-        let capped = cap_cpu(&self.id, self.pid, cpus);
+        let root = Path::new(cgroup::ROOT);
+        let capped = match CpuCap::apply(
+            root,
+            cgroup::detect(root),
+            "ignis-microvm",
+            &self.id,
+            self.pid,
+            cpus,
+        ) {
+            Ok(cap) => Some(cap),
+            Err(e) => {
+                cgroup::warn_unusable(&format!("cannot cap a microVM's CPU: {e}"));
+                None
+            }
+        };
         *self.cgroup.lock().unwrap_or_else(|e| e.into_inner()) = capped;
     }
 
@@ -923,39 +949,65 @@ impl Vm {
         self.exit.borrow().is_some()
     }
 
-    /// The QEMU process's CPU time and memory. `proportional`: memory is
-    /// its PSS (pages shared with other clones, such as a snapshot's RAM
-    /// file in the page cache, split among them: what a VM really costs);
-    /// otherwise RSS, cheaper to read.
-    fn read_usage(&self, proportional: bool) -> Option<ResourceUsage> {
+    /// The VMM's CPU time and memory from its open `/proc` files (a pread
+    /// each: cheap enough after every batch).
+    fn read_usage(&self) -> Option<ResourceUsage> {
         if self.pid == 0 || self.exited() {
             return None;
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let mut files = self.proc_files.lock().ok()?;
+        if files.is_none() {
+            *files = ProcFiles::open(self.pid);
+        }
+        files.as_ref()?.read()
+    }
+}
+
+/// `/proc/PID/stat` and `status` of a VMM, kept open.
+struct ProcFiles {
+    stat: std::fs::File,
+    status: std::fs::File,
+}
+
+impl ProcFiles {
+    fn open(pid: u32) -> Option<Self> {
+        Some(Self {
+            stat: std::fs::File::open(format!("/proc/{pid}/stat")).ok()?,
+            status: std::fs::File::open(format!("/proc/{pid}/status")).ok()?,
+        })
+    }
+
+    fn read(&self) -> Option<ResourceUsage> {
+        use std::os::unix::fs::FileExt;
+        let text = |f: &std::fs::File| -> Option<String> {
+            let mut buf = vec![0u8; 4096];
+            let n = f.read_at(&mut buf, 0).ok()?;
+            buf.truncate(n);
+            String::from_utf8(buf).ok()
+        };
+        let status = text(&self.status)?;
         let kb = |key: &str| ignis_core::proc_kib(&status, key);
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        let stat = text(&self.stat)?;
         // Fields after the command name: utime and stime are the 12th and 13th.
         let rest = stat.rsplit_once(')')?.1;
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let ticks: u64 =
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        let pss = || {
-            let rollup =
-                std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid)).ok()?;
-            ignis_core::proc_kib(&rollup, "Pss:")
-        };
-        let memory_kb = if proportional {
-            pss().or_else(|| kb("VmRSS:"))
-        } else {
-            kb("VmRSS:")
-        };
         Some(ResourceUsage {
-            memory_bytes: memory_kb? * 1024,
+            memory_bytes: kb("VmRSS:")? * 1024,
             peak_memory_bytes: kb("VmHWM:").map(|k| k * 1024),
             // USER_HZ is 100 on Linux.
             cpu_time_ms: ticks as f64 * 10.0,
         })
     }
+}
+
+/// The VMM's proportional set size (pages shared with other clones, such
+/// as a snapshot's RAM file in the page cache, split among them: what a VM
+/// really costs), KiB.
+fn pss_kib(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    ignis_core::proc_kib(&rollup, "Pss:")
 }
 
 #[async_trait]
@@ -975,8 +1027,8 @@ impl SandboxHandle for Vm {
         let _ = tokio::time::timeout(Duration::from_secs(5), exit.wait_for(|e| e.is_some())).await;
         let _ = tokio::fs::remove_dir_all(&self.dir).await;
         let cgroup = self.cgroup.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(cg) = &cgroup {
-            let _ = tokio::fs::remove_dir(cg).await;
+        if let Some(cap) = cgroup {
+            let _ = tokio::task::spawn_blocking(move || cap.remove()).await;
         }
     }
 
@@ -1002,11 +1054,111 @@ impl SandboxHandle for Vm {
         }
     }
 
+    /// Sampled every few seconds: memory is the PSS (read on the blocking
+    /// pool).
     async fn usage(&self) -> Option<ResourceUsage> {
-        self.read_usage(true)
+        let mut u = self.read_usage()?;
+        let pid = self.pid;
+        if let Ok(Some(pss)) = tokio::task::spawn_blocking(move || pss_kib(pid)).await {
+            u.memory_bytes = pss * 1024;
+        }
+        Some(u)
     }
 
     fn usage_now(&self) -> Option<ResourceUsage> {
-        self.read_usage(false)
+        self.read_usage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifacts() -> Artifacts {
+        Artifacts {
+            kernel: "/img/vmlinuz".into(),
+            initramfs: "/img/initramfs.cpio.gz".into(),
+            rootfs: "/img/rootfs.ext4".into(),
+        }
+    }
+
+    fn spec() -> SandboxSpec {
+        SandboxSpec {
+            id: "sb-1".into(),
+            runtime: Runtime::Python3,
+            memory_mb: 128,
+            cpus: 0.5,
+            boot_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The isolation of every VM, pinned: no network device, a read-only
+    /// root disk, one vCPU, the channel on a virtio-serial port.
+    #[test]
+    fn a_plain_boot() {
+        let args = qemu_args(
+            &artifacts(),
+            "inst",
+            "lpj=1 tsc_early_khz=2",
+            &spec(),
+            Path::new("/run/sb-1"),
+            Accel::Tcg,
+            Role::Boot,
+        )
+        .join(" ");
+        assert_eq!(
+            args,
+            "-M microvm,x-option-roms=off,isa-serial=on,rtc=on -nodefaults -no-user-config -display none \
+             -no-reboot -smp 1 -accel tcg,tb-size=64 -m 128M -kernel /img/vmlinuz -initrd /img/initramfs.cpio.gz \
+             -append console=ttyS0 quiet panic=-1 lpj=1 tsc_early_khz=2 ignis.runtime=python3 ignis.instance=inst \
+             ignis.sandbox=sb-1 -drive id=root,file=/img/rootfs.ext4,format=raw,if=none,readonly=on \
+             -device virtio-blk-device,drive=root -device virtio-serial-device \
+             -chardev socket,id=ch,path=/run/sb-1/ch.sock,server=on,wait=off \
+             -device virtserialport,chardev=ch,name=ignis -device virtio-rng-device \
+             -serial file:/run/sb-1/console.log"
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert!(!args.contains("-netdev") && !args.contains("-nic"));
+    }
+
+    #[test]
+    fn templates_share_their_ram_and_clones_map_it_privately() {
+        let snap = Snapshot::new(
+            SnapshotMode::Mapped,
+            Runtime::Nodejs,
+            256,
+            "/snaps/tcg-mapped-nodejs-256m-q".into(),
+        );
+        let dir = Path::new("/run/sb-1");
+        let template = qemu_args(
+            &artifacts(),
+            "i",
+            "",
+            &spec(),
+            dir,
+            Accel::Kvm,
+            Role::Template(&snap),
+        )
+        .join(" ");
+        assert!(template.contains("-accel kvm -cpu host"), "{template}");
+        assert!(template.contains("memory-backend=mem"));
+        assert!(template.contains("share=on"));
+        assert!(template.contains("ignis.template=1"));
+        assert!(template.contains("-qmp unix:/run/sb-1/qmp.sock,server=on,wait=off"));
+        let clone = qemu_args(
+            &artifacts(),
+            "i",
+            "",
+            &spec(),
+            dir,
+            Accel::Tcg,
+            Role::Clone(&snap),
+        )
+        .join(" ");
+        assert!(clone.contains("share=off"), "{clone}");
+        assert!(clone.ends_with("-incoming defer"));
+        assert!(!clone.contains("ignis.template=1"));
     }
 }

@@ -16,23 +16,8 @@
 //!   [`snapshot`]) when snapshots are on, booting otherwise.
 
 mod backend;
-pub mod image;
 pub mod snapshot;
 
 pub use backend::{Accel, MicroVmBackend, MicroVmConfig};
+pub use ignis_image::microvm as image;
 pub use snapshot::SnapshotMode;
-
-/// Every process's pid and command line (arguments joined by spaces): how
-/// VMs are found without a registry (orphans, packagings in use).
-fn processes() -> Vec<(u32, String)> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            Some((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
-        })
-        .collect()
-}

@@ -4,7 +4,7 @@ use std::pin::Pin;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 
-use crate::protocol::{self, Incoming};
+use crate::protocol::{GuestMessage, HostMessage};
 use crate::ExitReason;
 
 /// Longest line a sandbox may send: a 6 MiB result, JSON-escaped, plus
@@ -57,8 +57,10 @@ impl Channel {
         Ok(())
     }
 
-    pub async fn send(&mut self, msg: &impl serde::Serialize) -> Result<(), ChannelError> {
-        let json = serde_json::to_vec(msg).map_err(|e| ChannelError::BadMessage(e.to_string()))?;
+    pub async fn send(&mut self, msg: &HostMessage<'_>) -> Result<(), ChannelError> {
+        let json = msg
+            .to_line()
+            .map_err(|e| ChannelError::BadMessage(e.to_string()))?;
         self.send_raw(&json).await
     }
 
@@ -66,20 +68,17 @@ impl Channel {
     /// that drops this future mid-line must not use the channel again.
     /// Empty lines are skipped; an `exited` message ends the channel as
     /// [`ChannelError::Exited`], with the reason it gives.
-    pub async fn recv(&mut self) -> Result<Incoming, ChannelError> {
+    pub async fn recv(&mut self) -> Result<GuestMessage, ChannelError> {
         loop {
             self.read_line().await?;
             if self.line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let msg: Incoming = serde_json::from_slice(&self.line).map_err(|e| {
-                let preview = String::from_utf8_lossy(&self.line[..self.line.len().min(200)]);
-                ChannelError::BadMessage(format!("{e}: {preview}"))
-            })?;
-            if msg.kind == protocol::EXITED {
-                return Err(ChannelError::Exited(msg.exit_reason()));
-            }
-            return Ok(msg);
+            return match GuestMessage::parse(&self.line) {
+                Ok(GuestMessage::Exited(reason)) => Err(ChannelError::Exited(reason)),
+                Ok(msg) => Ok(msg),
+                Err(e) => Err(ChannelError::BadMessage(e.to_string())),
+            };
         }
     }
 
@@ -120,7 +119,10 @@ mod tests {
             .write_all(b"{\"type\":\"ready\"}\n\n{\"type\":\"exited\",\"code\":3,\"oom\":false}\n")
             .await
             .unwrap();
-        assert_eq!(channel.recv().await.unwrap().kind, "ready");
+        assert!(matches!(
+            channel.recv().await.unwrap(),
+            GuestMessage::Ready { .. }
+        ));
         match channel.recv().await {
             Err(ChannelError::Exited(ExitReason::Crashed { exit_code })) => {
                 assert_eq!(exit_code, Some(3))

@@ -31,8 +31,14 @@ use crate::{
 pub struct FakeState {
     /// Simulated boot time in milliseconds.
     pub boot_delay_ms: AtomicU64,
-    /// The next N boots fail.
+    /// The next N boots fail (the backend failing).
     pub failing_boots: AtomicUsize,
+    /// The next boot's bootstrap dies at start, for this reason (e.g. out
+    /// of memory), as opposed to the backend failing.
+    pub boot_exit: Mutex<Option<ExitReason>>,
+    /// Capacity of the death notifications (0: 64); a small one lets a
+    /// test make the engine's listener lag.
+    pub death_capacity: AtomicUsize,
     pub boots: AtomicUsize,
     pub destroyed: AtomicUsize,
     pub alive: AtomicUsize,
@@ -41,13 +47,14 @@ pub struct FakeState {
 }
 
 impl FakeState {
-    /// Ids of the sandboxes alive now.
+    /// Ids of the sandboxes alive now (neither destroyed nor dead).
     pub fn alive_ids(&self) -> Vec<String> {
         lock(&self.sandboxes)
             .iter()
             .filter(|(_, w)| {
-                w.upgrade()
-                    .is_some_and(|s| !s.destroyed.load(Ordering::SeqCst))
+                w.upgrade().is_some_and(|s| {
+                    !s.destroyed.load(Ordering::SeqCst) && lock(&s.reason).is_none()
+                })
             })
             .map(|(id, _)| id.clone())
             .collect()
@@ -112,12 +119,15 @@ impl Backend for FakeBackend {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
+        if let Some(reason) = lock(&self.state.boot_exit).take() {
+            return Err(SandboxError::Exited(reason));
+        }
         let failing = self.state.failing_boots.load(Ordering::SeqCst);
         if failing > 0 {
             self.state
                 .failing_boots
                 .store(failing - 1, Ordering::SeqCst);
-            return Err(SandboxError::BootFailed("injected boot failure".into()));
+            return Err(SandboxError::Backend("injected boot failure".into()));
         }
         let (host, guest) = tokio::io::duplex(1 << 20);
         let (host_r, host_w) = tokio::io::split(host);
@@ -142,11 +152,18 @@ impl Backend for FakeBackend {
         Ok(0)
     }
 
+    async fn alive(&self) -> Result<std::collections::HashSet<String>, SandboxError> {
+        Ok(self.state.alive_ids().into_iter().collect())
+    }
+
     fn deaths(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         let mut tx = lock(&self.state.deaths);
         Some(
-            tx.get_or_insert_with(|| tokio::sync::broadcast::channel(64).0)
-                .subscribe(),
+            tx.get_or_insert_with(|| {
+                let cap = self.state.death_capacity.load(Ordering::SeqCst);
+                tokio::sync::broadcast::channel(if cap == 0 { 64 } else { cap }).0
+            })
+            .subscribe(),
         )
     }
 }

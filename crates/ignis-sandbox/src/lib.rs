@@ -6,8 +6,11 @@
 //! whether the sandbox is a container or a microVM. [`fake`] is an
 //! in-process backend for engine and API tests.
 
+pub mod cgroup;
 pub mod channel;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fake;
+pub mod host;
 pub mod protocol;
 
 use std::sync::Arc;
@@ -68,8 +71,12 @@ pub enum SandboxError {
     },
     #[error("sandbox did not boot within {0:?}")]
     BootTimeout(Duration),
-    #[error("sandbox exited while booting: {0}")]
+    #[error("sandbox failed to boot: {0}")]
     BootFailed(String),
+    /// The bootstrap died while the sandbox booted (out of memory at
+    /// start, a crash), as opposed to the backend failing.
+    #[error("the sandbox's bootstrap exited while booting ({0:?})")]
+    Exited(ExitReason),
     #[error("backend operation failed: {0}")]
     Backend(String),
     #[error(transparent)]
@@ -106,6 +113,26 @@ pub trait Backend: Send + Sync + 'static {
     /// crashed while idle), as the backend learns of them.
     fn deaths(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         None
+    }
+
+    /// Ids of this server's sandboxes that run now: what the engine
+    /// resynchronizes from when it may have missed death notifications.
+    async fn alive(&self) -> Result<std::collections::HashSet<String>, SandboxError>;
+}
+
+impl SandboxError {
+    /// Whether the failure is the backend's (it is down, misconfigured,
+    /// too slow): those back the backend off; a bootstrap dying at start
+    /// (a function's sandbox too small for its runtime) does not.
+    pub fn is_backend_failure(&self) -> bool {
+        match self {
+            SandboxError::Unavailable { .. }
+            | SandboxError::BootTimeout(_)
+            | SandboxError::BootFailed(_)
+            | SandboxError::Backend(_)
+            | SandboxError::Io(_) => true,
+            SandboxError::Exited(_) => false,
+        }
     }
 }
 

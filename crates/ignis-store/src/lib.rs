@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
 use ignis_core::{
     Function, FunctionConfig, FunctionId, FunctionVersion, InvocationRecord, InvocationStatus,
-    TestEvent,
+    Scope, TestEvent,
 };
 use ignis_package::Archive;
 
@@ -126,10 +126,10 @@ pub trait Store: Send + Sync + 'static {
     /// Writes per-minute rollups (replacing rows of the same part).
     async fn write_rollups(&self, rollups: &[Rollup]) -> Result<(), StoreError>;
 
-    /// Rollups of `function` ("" = system) for minutes in `[from, to)`.
+    /// Rollups of `scope` for minutes in `[from, to)`.
     async fn read_rollups(
         &self,
-        function: &str,
+        scope: &Scope,
         from_minute: i64,
         to_minute: i64,
     ) -> Result<Vec<Rollup>, StoreError>;
@@ -170,11 +170,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
-/// Aggregates of one function (or the system, `""`) over one minute, as
-/// written by one server run (`part`).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Aggregates of one function (or the system) over one minute, as written
+/// by one server run (`part`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rollup {
-    pub function: String,
+    pub scope: Scope,
     pub minute: i64,
     pub part: String,
     pub requests: u64,

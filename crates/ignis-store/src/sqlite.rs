@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
 use ignis_core::{
     now_ms, ErrorKind, Function, FunctionConfig, FunctionId, FunctionVersion, InvocationRecord,
-    InvocationStatus, StartKind, TestEvent, Timestamp, Trigger,
+    InvocationStatus, Scope, StartKind, TestEvent, Timestamp, Trigger,
 };
 use ignis_package::Archive;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -170,6 +170,15 @@ fn put_code(conn: &Connection, blobs: &BlobStore, code: &Archive) -> Result<(), 
 
 fn config_json(config: &FunctionConfig) -> Result<String, StoreError> {
     serde_json::to_string(config).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// How a scope is stored in `metric_rollups.function`: the system as an
+/// empty string (no function has that name).
+fn scope_column(scope: &Scope) -> &str {
+    match scope {
+        Scope::System => "",
+        Scope::Function(f) => f,
+    }
 }
 
 /// Deletes blobs no function or kept version refers to, except those in
@@ -387,15 +396,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// Reads the file without the database's lock: a cold start never
+    /// waits behind a batch of record inserts.
     async fn read_code(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
         let sha = sha256.to_string();
-        self.run(move |_, blobs| {
+        let blobs = self.inner.blobs.clone();
+        tokio::task::spawn_blocking(move || {
             blobs.get(&sha).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => StoreError::BlobMissing(sha),
                 _ => e.into(),
             })
         })
-        .await
+        .await?
     }
 
     async fn insert_invocations(&self, records: &[InvocationRecord]) -> Result<(), StoreError> {
@@ -492,7 +504,7 @@ impl Store for SqliteStore {
                 )?;
                 for r in &rollups {
                     stmt.execute(params![
-                        r.function,
+                        scope_column(&r.scope),
                         r.minute,
                         r.part,
                         r.requests as i64,
@@ -523,11 +535,11 @@ impl Store for SqliteStore {
 
     async fn read_rollups(
         &self,
-        function: &str,
+        scope: &Scope,
         from_minute: i64,
         to_minute: i64,
     ) -> Result<Vec<Rollup>, StoreError> {
-        let function = function.to_string();
+        let function = scope_column(scope).to_string();
         self.run(move |conn, _| {
             let rows = conn
                 .prepare_cached(
@@ -536,8 +548,13 @@ impl Store for SqliteStore {
                 )?
                 .query_map(params![function, from_minute, to_minute], |row| {
                     let u = |c: &str| row.get::<_, i64>(c).map(|v| v as u64);
+                    let function: String = row.get("function")?;
                     Ok(Rollup {
-                        function: row.get("function")?,
+                        scope: if function.is_empty() {
+                            Scope::System
+                        } else {
+                            Scope::Function(function)
+                        },
                         minute: row.get("minute")?,
                         part: row.get("part")?,
                         requests: u("requests")?,

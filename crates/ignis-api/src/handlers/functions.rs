@@ -430,7 +430,7 @@ async fn delete_inner(state: &SharedState, id: &FunctionId) -> ApiResult<StatusC
         )));
     }
     if let Some(old) = state.registry.remove(id) {
-        state.engine.function_removed(&old.label(), old.version);
+        state.engine.function_removed(&old.id(), old.version);
     }
     tracing::info!(function = %id, "function deleted");
     collect_garbage(state).await;

@@ -86,7 +86,7 @@ fn respond(outcome: Outcome) -> Response {
             );
             r
         }
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     };
     response.headers_mut().extend(headers);
     response

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use ignis_auth::Principal;
-use ignis_core::FunctionId;
+use ignis_core::{FunctionId, Scope};
 
 use crate::extract::{Caller, Fid};
 use crate::handlers::functions::lookup;
@@ -103,7 +103,7 @@ pub async fn summary(
     let engine = &state.engine;
     let system_resources = resources.total();
     let system = FunctionSummary {
-        stats: engine.window("", window).await?,
+        stats: engine.window(&Scope::System, window).await?,
         resources: system_resources,
     };
     let mut functions = BTreeMap::new();
@@ -115,7 +115,7 @@ pub async fn summary(
         functions.insert(
             label.to_string(),
             FunctionSummary {
-                stats: engine.window(&label, window).await?,
+                stats: engine.window(&Scope::function(&*label), window).await?,
                 resources: resources
                     .functions
                     .get(&*label)
@@ -182,7 +182,7 @@ pub async fn series(
     let (window, step) = series_params(&params)?;
     let points = state
         .engine
-        .series(&name, window, step)
+        .series(&Scope::function(name.as_str()), window, step)
         .await?
         .into_iter()
         .map(|(t, stats)| Point { t, stats })
@@ -321,7 +321,7 @@ pub async fn system_series(
     let (window, step) = series_params(&params)?;
     let points = state
         .engine
-        .series("", window, step)
+        .series(&Scope::System, window, step)
         .await?
         .into_iter()
         .map(|(t, stats)| Point { t, stats })
@@ -446,7 +446,12 @@ pub async fn backends(
         let (mut sandboxes_n, mut memory) = (0usize, 0u64);
         for f in &mine {
             let label = f.label();
-            bucket.merge(&state.engine.bucket(&label, window).await?);
+            bucket.merge(
+                &state
+                    .engine
+                    .bucket(&Scope::function(&*label), window)
+                    .await?,
+            );
             if let Some(r) = resources.functions.get(&*label) {
                 sandboxes_n += r.sandboxes;
                 memory += r.memory_bytes;

@@ -9,9 +9,9 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ignis_auth::{authorize, Action, Decision, Resource};
-use ignis_core::{ErrorKind, HttpAuth, IgnisError, Trigger};
+use ignis_core::{HttpAuth, IgnisError, Trigger};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::auth::{authenticate, unauthorized};
 use crate::extract::body_bytes;
@@ -98,12 +98,34 @@ pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResul
     let outcome = state.engine.invoke(function, event, Trigger::Http).await;
     let mut extra = HeaderMap::new();
     outcome_headers(&outcome, &mut extra);
-    let mut response = match outcome.result {
-        Ok(value) => http_response(value.get())?,
-        Err(e) => ApiError(e).into_response(),
+    // The engine checked the handler's response when the call ended (the
+    // record holds what the caller gets): here it is only sent.
+    let mut response = match (outcome.result, outcome.http) {
+        (Ok(_), Some(reply)) => http_response(reply),
+        (Ok(_), None) => {
+            ApiError(IgnisError::internal("an HTTP call without its reply")).into_response()
+        }
+        (Err(e), _) => ApiError::from(e).into_response(),
     };
     response.headers_mut().extend(extra);
     Ok(response)
+}
+
+/// A checked reply as the HTTP response.
+fn http_response(reply: ignis_core::http::HttpReply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, reply.body).into_response();
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    for (k, v) in reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    response
 }
 
 /// Removes ignis's session cookie from the `Cookie` headers, keeping the
@@ -238,78 +260,6 @@ fn decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A handler's result as an HTTP response: a proxy response object when it
-/// has `statusCode`, else the value as JSON with 200.
-fn http_response(value: &str) -> ApiResult<Response> {
-    let parsed: Value =
-        serde_json::from_str(value).map_err(|e| ApiError(IgnisError::internal(e.to_string())))?;
-    let Some(obj) = parsed.as_object().filter(|o| o.contains_key("statusCode")) else {
-        let mut r = (StatusCode::OK, value.to_string()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return Ok(r);
-    };
-    proxy_response(obj).map_err(|m| {
-        ApiError(IgnisError::new(
-            ErrorKind::InvalidResult,
-            format!("the handler returned an invalid HTTP response: {m}"),
-        ))
-    })
-}
-
-fn proxy_response(obj: &Map<String, Value>) -> Result<Response, String> {
-    let status = obj
-        .get("statusCode")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .ok_or("`statusCode` must be an HTTP status code")?;
-    let is_base64 = obj
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let body: Vec<u8> = match obj.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if is_base64 => base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(|e| format!("`body` is not valid base64: {e}"))?,
-        Some(Value::String(s)) => s.clone().into_bytes(),
-        // API Gateway would reject it; being lenient costs nothing.
-        Some(other) => other.to_string().into_bytes(),
-    };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.remove(header::CONTENT_TYPE);
-    if let Some(h) = obj.get("headers").and_then(Value::as_object) {
-        for (k, v) in h {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("bad header name {k:?}"))?;
-            let value =
-                HeaderValue::from_str(&v).map_err(|_| format!("bad value of header {k:?}"))?;
-            headers.append(name, value);
-        }
-    }
-    if let Some(cookies) = obj.get("cookies").and_then(Value::as_array) {
-        for c in cookies.iter().filter_map(Value::as_str) {
-            let value = HeaderValue::from_str(c).map_err(|_| "bad cookie".to_string())?;
-            headers.append(header::SET_COOKIE, value);
-        }
-    }
-    if !headers.contains_key(header::CONTENT_TYPE) {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    Ok(response)
 }
 
 #[cfg(test)]

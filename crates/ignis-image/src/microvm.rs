@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ignis_docker::image::{ensure_rootfs, ImageError, NODE_BOOTSTRAP, PYTHON_BOOTSTRAP, RECIPE};
-
-pub const PACKAGER: &str = include_str!("../../../images/microvm.sh");
-pub const GUEST_INIT: &str = include_str!("../../../images/guest-init");
+use crate::{
+    ensure_rootfs, input_hash, publish, ImageError, GUEST_INIT, MICROVM_PACKAGER as PACKAGER,
+    NODE_BOOTSTRAP, PYTHON_BOOTSTRAP, RECIPE,
+};
 
 /// The files a microVM boots from.
 #[derive(Debug, Clone)]
@@ -52,16 +52,14 @@ pub fn microvm_hash() -> String {
     let kernel = installed_kernel()
         .map(|k| k.display().to_string())
         .unwrap_or_default();
-    let joined = [
-        RECIPE,
-        PYTHON_BOOTSTRAP,
-        NODE_BOOTSTRAP,
-        PACKAGER,
-        GUEST_INIT,
-        &kernel,
-    ]
-    .join("\u{0}");
-    ignis_package::sha256_hex(joined.as_bytes())[..16].to_string()
+    input_hash(&[
+        RECIPE.as_bytes(),
+        PYTHON_BOOTSTRAP.as_bytes(),
+        NODE_BOOTSTRAP.as_bytes(),
+        PACKAGER.as_bytes(),
+        GUEST_INIT.as_bytes(),
+        kernel.as_bytes(),
+    ])
 }
 
 /// Removes the packagings (and their snapshots) of older recipes or
@@ -71,7 +69,7 @@ fn remove_stale(cache_dir: &Path, current: &Path) {
     let Ok(entries) = std::fs::read_dir(cache_dir) else {
         return;
     };
-    let in_use: Vec<String> = crate::processes()
+    let in_use: Vec<String> = ignis_sandbox::host::processes()
         .into_iter()
         .map(|(_, cmdline)| cmdline)
         .filter(|c| c.contains("qemu"))
@@ -134,7 +132,7 @@ pub async fn ensure_microvm_image(
             status: out.status.to_string(),
         });
     }
-    ignis_docker::image::publish(&staging, &dir, &artifacts.rootfs).await?;
+    publish(&staging, &dir, &artifacts.rootfs).await?;
     remove_stale(cache_dir, &dir);
     Ok(artifacts)
 }

@@ -266,7 +266,7 @@ impl MicroVmBackend {
         accel: Accel,
         role: Role<'_>,
     ) -> Result<Booted, SandboxError> {
-        let (vm, stderr) = self.spawn(spec, accel, role)?;
+        let (vm, stderr) = self.spawn(spec, accel, role).await?;
         let deadline = tokio::time::Instant::now() + spec.boot_timeout;
         let booted = async {
             let (mut r, w) = self
@@ -290,7 +290,7 @@ impl MicroVmBackend {
         snapshot: &Snapshot,
     ) -> Result<Booted, SandboxError> {
         let started = Instant::now();
-        let (vm, mut stderr) = self.spawn(spec, self.accel, Role::Clone(snapshot))?;
+        let (vm, mut stderr) = self.spawn(spec, self.accel, Role::Clone(snapshot)).await?;
         let deadline = tokio::time::Instant::now() + spec.boot_timeout;
         let restored = async {
             let load = async {
@@ -475,11 +475,11 @@ impl MicroVmBackend {
             snapshot.memory_mb,
             snapshot.dir.with_file_name(partial_name),
         );
-        let _ = std::fs::remove_dir_all(&partial.dir);
-        std::fs::create_dir_all(&partial.dir)?;
+        let _ = tokio::fs::remove_dir_all(&partial.dir).await;
+        tokio::fs::create_dir_all(&partial.dir).await?;
         let result = self.save_template(spec, snapshot, &partial).await;
         if result.is_err() {
-            let _ = std::fs::remove_dir_all(&partial.dir);
+            let _ = tokio::fs::remove_dir_all(&partial.dir).await;
         }
         result
     }
@@ -549,21 +549,21 @@ impl MicroVmBackend {
         })
         .await
         .map_err(|e| SandboxError::Backend(e.to_string()))??;
-        let _ = std::fs::remove_dir_all(&snapshot.dir);
-        std::fs::rename(&partial.dir, &snapshot.dir)?;
+        let _ = tokio::fs::remove_dir_all(&snapshot.dir).await;
+        tokio::fs::rename(&partial.dir, &snapshot.dir).await?;
         Ok(())
     }
 
     /// Starts a QEMU process for `spec` and supervises it.
-    fn spawn(
+    async fn spawn(
         &self,
         spec: &SandboxSpec,
         accel: Accel,
-        role: Role,
+        role: Role<'_>,
     ) -> Result<(Arc<Vm>, Option<tokio::process::ChildStderr>), SandboxError> {
         let dir = self.config.run_dir.join(&spec.id);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        tokio::fs::create_dir_all(&dir).await?;
         let mut child = tokio::process::Command::new(&self.config.qemu)
             .args(qemu_args(
                 &self.config.artifacts,

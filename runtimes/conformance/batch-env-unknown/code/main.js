@@ -1,0 +1,1 @@
+exports.handler = async (event) => [event.n, process.env.GREETING, process.env.IGNIS_FUNCTION_NAME];

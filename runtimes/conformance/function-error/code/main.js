@@ -1,0 +1,1 @@
+exports.handler = async (event) => { throw new TypeError('boom ' + event.why); };

@@ -1,0 +1,3 @@
+def handler(event, context):
+    print("x" * 100)
+    return "y" * event["size"]

@@ -41,18 +41,6 @@ impl SnapshotMode {
             SnapshotMode::Streamed => "streamed",
         }
     }
-
-    /// `mapped`, `streamed`; `off` is `None`.
-    pub fn parse(s: &str) -> Result<Option<Self>, String> {
-        match s {
-            "mapped" => Ok(Some(SnapshotMode::Mapped)),
-            "streamed" => Ok(Some(SnapshotMode::Streamed)),
-            "off" => Ok(None),
-            other => Err(format!(
-                "unknown snapshot mode `{other}` (mapped, streamed or off)"
-            )),
-        }
-    }
 }
 
 /// A saved template: what clones of one (runtime, memory size) restore.
@@ -209,20 +197,6 @@ pub(crate) fn shell_quote(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modes_parse() {
-        assert_eq!(
-            SnapshotMode::parse("mapped"),
-            Ok(Some(SnapshotMode::Mapped))
-        );
-        assert_eq!(
-            SnapshotMode::parse("streamed"),
-            Ok(Some(SnapshotMode::Streamed))
-        );
-        assert_eq!(SnapshotMode::parse("off"), Ok(None));
-        assert!(SnapshotMode::parse("fast").is_err());
-    }
 
     #[test]
     fn seeds_are_fresh_hex() {

@@ -123,73 +123,38 @@ enum AdminCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "IGNIS_LISTEN", value_name = "ADDR")]
-    listen: Option<String>,
-    /// Where functions, code and records are kept.
-    #[arg(long, env = "IGNIS_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Where built images (root filesystem, microVM disk, snapshots) are
-    /// cached, shared by every data directory (default:
-    /// /var/cache/ignis/images, or ~/.cache/ignis/images).
-    #[arg(long, env = "IGNIS_IMAGE_DIR", value_name = "DIR")]
-    image_dir: Option<PathBuf>,
-    /// The Docker engine's socket.
-    #[arg(long, env = "IGNIS_DOCKER_SOCKET", value_name = "PATH")]
-    docker_socket: Option<PathBuf>,
-    /// Directory for the sandboxes' channel sockets (short path).
-    #[arg(long, env = "IGNIS_RUN_DIR", value_name = "DIR")]
-    run_dir: Option<PathBuf>,
-    /// Sum of sandbox memory the engine may reserve, MiB (default: half the host's).
-    #[arg(long, env = "IGNIS_MEMORY_BUDGET_MB", value_name = "MIB")]
-    memory_budget_mb: Option<u64>,
-    /// Largest code archive, MiB.
-    #[arg(long, env = "IGNIS_MAX_CODE_MB", value_name = "MIB")]
-    max_code_mb: Option<u64>,
-    /// Seconds to let calls in flight finish on shutdown.
-    #[arg(long, env = "IGNIS_SHUTDOWN_GRACE_S", value_name = "SECONDS")]
-    shutdown_grace_s: Option<u64>,
-    /// Stem cells kept booted per (runtime, backend, memory) at first (0: none).
-    #[arg(long, env = "IGNIS_STEM_INITIAL", value_name = "N")]
-    stem_initial: Option<usize>,
-    /// Most stem cells per (runtime, backend, memory); pools adapt between the two.
-    #[arg(long, env = "IGNIS_STEM_MAX", value_name = "N")]
-    stem_max: Option<usize>,
-    /// Run without the Docker backend (management API only).
+    #[command(flatten)]
+    settings: config::SettingsLayer,
+    /// Shorthand for --docker=false.
     #[arg(long)]
     no_docker: bool,
-    /// Run without the microVM backend.
+    /// Shorthand for --microvm=off.
     #[arg(long)]
     no_microvm: bool,
-    /// Record nothing: no metrics, no invocation records (to measure their cost).
+    /// Shorthand for --record=false.
     #[arg(long)]
     no_record: bool,
-    /// Serve without authentication: every request acts as an admin. Only
-    /// allowed when listening on loopback (a laptop), and said loudly.
+    /// Shorthand for --auth=off.
     #[arg(long, env = "IGNIS_NO_AUTH")]
     no_auth: bool,
-    /// Serve `/metrics` without credentials (for Prometheus setups that
-    /// scrape so).
-    #[arg(long, env = "IGNIS_METRICS_PUBLIC")]
-    metrics_public: bool,
-    /// The first admin key, instead of a generated one (registered if new).
-    #[arg(
-        long,
-        env = "IGNIS_ADMIN_KEY",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
-    admin_key: Option<String>,
-    /// Serve the web console from this directory (a `web/dist` build)
-    /// instead of the one built into the binary.
-    #[arg(long, env = "IGNIS_CONSOLE_DIR", value_name = "DIR")]
-    console_dir: Option<PathBuf>,
-    /// Failed authentications allowed at once per client address.
-    #[arg(long, env = "IGNIS_AUTH_FAIL_BURST", value_name = "N")]
-    auth_fail_burst: Option<u32>,
-    /// Failed authentications allowed per minute and address after the burst.
-    #[arg(long, env = "IGNIS_AUTH_FAIL_PER_MINUTE", value_name = "N")]
-    auth_fail_per_minute: Option<u32>,
+    /// Print the effective configuration (an ignis.toml, secrets redacted)
+    /// and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+impl ServeArgs {
+    /// The settings, from defaults, `file`, then environment and flags.
+    fn settings(self, file: config::SettingsLayer) -> config::Settings {
+        let shorthands = config::SettingsLayer {
+            docker: self.no_docker.then_some(false),
+            microvm: self.no_microvm.then_some(config::Enable::Off),
+            record: self.no_record.then_some(false),
+            auth: self.no_auth.then_some(config::AuthMode::Off),
+            ..Default::default()
+        };
+        config::Settings::layered([file, self.settings, shorthands])
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,13 +222,10 @@ pub struct FnSpec {
 enum ImagesCommand {
     /// Build the runtime image from Debian packages (cached by recipe hash).
     Build {
-        /// Image cache, shared by every data directory (default:
-        /// /var/cache/ignis/images, or ~/.cache/ignis/images when that is
-        /// not writable).
-        #[arg(long, env = "IGNIS_IMAGE_DIR", value_name = "DIR")]
-        image_dir: Option<PathBuf>,
-        #[arg(long, env = "IGNIS_DOCKER_SOCKET", value_name = "PATH")]
-        docker_socket: Option<PathBuf>,
+        /// The same settings as `ignis serve` (image_dir, docker_socket,
+        /// qemu are the ones used).
+        #[command(flatten)]
+        settings: Box<config::SettingsLayer>,
         /// Rebuild even when the image exists.
         #[arg(long)]
         force: bool,
@@ -307,12 +269,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             revoke_others,
         }) => serve::reset_key(&data_dir, revoke_others).await,
         Command::Login => client::login(&server, key).await,
-        Command::Serve(args) => serve::run(args, file.serve).await,
-        Command::Images(ImagesCommand::Build {
-            image_dir,
-            docker_socket,
-            force,
-        }) => serve::build_images(image_dir, docker_socket, file.serve, force).await,
+        Command::Serve(args) => {
+            let print = args.print_config;
+            let config = args.settings(file.serve).resolve()?;
+            if print {
+                print!("{}", config.settings.to_toml()?);
+                if config.settings.microvm == config::Enable::Auto {
+                    let on = if config.microvm { "on" } else { "off" };
+                    println!("# microvm = \"auto\" is {on} on this host");
+                }
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
+            serve::run(config).await
+        }
+        Command::Images(ImagesCommand::Build { settings, force }) => {
+            let settings = config::Settings::layered([file.serve, *settings]);
+            serve::build_images(&settings, force).await
+        }
         other => {
             let namespace = cli.namespace.clone();
             let client = client::Client::new(&server, cli.json, key, namespace)?;

@@ -1,6 +1,5 @@
 //! `ignis serve` and `ignis images build`: wiring the parts together.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,85 +11,7 @@ use ignis_engine::{Engine, EngineConfig, Recorder};
 use ignis_sandbox::Backend;
 use ignis_store::{SqliteStore, Store};
 
-use crate::config::{
-    default_image_dir, default_memory_budget_mb, instance_id, ServeConfig, ServeFile,
-};
-use crate::ServeArgs;
-
-fn resolve(args: ServeArgs, file: ServeFile) -> anyhow::Result<ServeConfig> {
-    let data_dir = args
-        .data_dir
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from("ignis-data"));
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let instance = instance_id(&data_dir);
-    let config = ServeConfig {
-        listen: args
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into()),
-        image_dir: args
-            .image_dir
-            .or(file.image_dir)
-            .unwrap_or_else(default_image_dir),
-        docker_socket: args
-            .docker_socket
-            .or(file.docker_socket)
-            .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock")),
-        run_dir: args
-            .run_dir
-            .or(file.run_dir)
-            .unwrap_or_else(|| PathBuf::from(format!("/tmp/ignis-{instance}"))),
-        memory_budget_mb: args
-            .memory_budget_mb
-            .or(file.memory_budget_mb)
-            .unwrap_or_else(default_memory_budget_mb),
-        max_code_mb: args.max_code_mb.or(file.max_code_mb).unwrap_or(50),
-        shutdown_grace_s: args
-            .shutdown_grace_s
-            .or(file.shutdown_grace_s)
-            .unwrap_or(30),
-        queue_capacity: file.queue_capacity.unwrap_or(1000),
-        stem_initial: args.stem_initial.or(file.stem_initial).unwrap_or(1),
-        stem_max: args
-            .stem_max
-            .or(file.stem_max)
-            .unwrap_or(4)
-            .max(args.stem_initial.or(file.stem_initial).unwrap_or(1)),
-        docker: !args.no_docker && file.docker.unwrap_or(true),
-        // On when the host has QEMU and a kernel to boot.
-        microvm: !args.no_microvm
-            && file.microvm.unwrap_or_else(|| {
-                std::path::Path::new("/usr/bin/qemu-system-x86_64").exists()
-                    && ignis_microvm::image::installed_kernel().is_some()
-            }),
-        microvm_accel: std::env::var("IGNIS_MICROVM_ACCEL")
-            .ok()
-            .or(file.microvm_accel)
-            .unwrap_or_else(|| "auto".into()),
-        microvm_snapshots: std::env::var("IGNIS_MICROVM_SNAPSHOTS")
-            .ok()
-            .or(file.microvm_snapshots)
-            .unwrap_or_else(|| "mapped".into()),
-        record: !args.no_record && file.record.unwrap_or(true),
-        auth: !args.no_auth && file.auth != Some(crate::config::AuthMode::Off),
-        metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
-        auth_fail_burst: args.auth_fail_burst.or(file.auth_fail_burst).unwrap_or(20),
-        auth_fail_per_minute: args
-            .auth_fail_per_minute
-            .or(file.auth_fail_per_minute)
-            .unwrap_or(20),
-        record_capacity: file.record_capacity.unwrap_or(10_000),
-        rollup_days: file.rollup_days.unwrap_or(7),
-        invocation_hours: file.invocation_hours.unwrap_or(24),
-        max_invocations: file.max_invocations.unwrap_or(1_000_000),
-        data_dir,
-        instance,
-    };
-    config.validate()?;
-    Ok(config)
-}
+use crate::config::{AuthMode, ServeConfig, Settings};
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -105,14 +26,15 @@ fn init_logging() {
         .try_init();
 }
 
-pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
+pub async fn run(config: ServeConfig) -> anyhow::Result<ExitCode> {
     init_logging();
-    let admin_key = args.admin_key.clone();
-    let console = match args.console_dir.clone() {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let console = match config.console_dir.clone() {
         Some(dir) => ignis_api::console::Source::Dir(dir),
         None => ignis_api::console::Source::Embedded,
     };
-    let config = resolve(args, file)?;
+    let auth_on = config.auth == AuthMode::On;
     tracing::debug!(?config, "starting");
     let store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
@@ -173,7 +95,7 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
         store.clone(),
         Arc::new(ignis_auth::SystemClock),
         ignis_auth::AuthConfig {
-            enabled: config.auth,
+            enabled: auth_on,
             fail_burst: config.auth_fail_burst,
             fail_per_minute: config.auth_fail_per_minute,
             ..ignis_auth::AuthConfig::default()
@@ -181,8 +103,9 @@ pub async fn run(args: ServeArgs, file: ServeFile) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("loading API keys")?;
-    let first_key = if config.auth {
-        auth.bootstrap(&config.data_dir, admin_key.as_deref())
+    let first_key = if auth_on {
+        let admin_key = config.admin_key.as_ref().map(|k| k.expose());
+        auth.bootstrap(&config.data_dir, admin_key)
             .await
             .context("setting up the first admin key")?
     } else {
@@ -263,7 +186,7 @@ fn print_access(
     first: Option<&ignis_auth::Secret>,
 ) {
     let key_file = config.data_dir.join("admin.key");
-    if !config.auth {
+    if config.auth == AuthMode::Off {
         let warning = "AUTHENTICATION IS OFF: every request acts as an admin (loopback only)";
         tracing::warn!("{warning}");
         println!("ignis: !!! {warning} !!!");
@@ -326,14 +249,13 @@ async fn connect_microvm(config: &ServeConfig) -> anyhow::Result<ignis_microvm::
         .map(|d| d.join("snapshots"))
         .unwrap_or_else(|| cache.join("snapshots"));
     let backend = ignis_microvm::MicroVmBackend::start(ignis_microvm::MicroVmConfig {
-        qemu: "qemu-system-x86_64".into(),
-        snapshots: ignis_microvm::SnapshotMode::parse(&config.microvm_snapshots)
-            .map_err(anyhow::Error::msg)?,
+        qemu: config.qemu.clone(),
+        snapshots: config.microvm_snapshots.mode(),
         snapshot_dir,
         artifacts,
         run_dir: config.run_dir.join("vm"),
         instance: config.instance.clone(),
-        force_tcg: config.microvm_accel == "tcg",
+        force_tcg: config.microvm_accel == crate::config::MicrovmAccel::Tcg,
     })
     .await?;
     Ok(backend)
@@ -355,23 +277,14 @@ async fn connect_docker(config: &ServeConfig) -> anyhow::Result<DockerBackend> {
     Ok(backend)
 }
 
-pub async fn build_images(
-    image_dir: Option<PathBuf>,
-    docker_socket: Option<PathBuf>,
-    file: ServeFile,
-    force: bool,
-) -> anyhow::Result<ExitCode> {
-    let image_dir = image_dir
-        .or(file.image_dir)
-        .unwrap_or_else(default_image_dir);
+pub async fn build_images(settings: &Settings, force: bool) -> anyhow::Result<ExitCode> {
+    let image_dir = settings.image_dir.clone();
     let mut docker_config = DockerConfig::new(
         ignis_docker::image::image_tag(),
         std::env::temp_dir().join("ignis-images"),
         "images".into(),
     );
-    if let Some(s) = docker_socket.or(file.docker_socket) {
-        docker_config.socket = s;
-    }
+    docker_config.socket = settings.docker_socket.clone();
     let backend = DockerBackend::connect(docker_config).await?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(120));

@@ -4,16 +4,16 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ignis_core::{ErrorKind, IgnisError};
 use ignis_store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Every error body: `{"error": {"type": "...", "message": "..."}}`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// One of the error types of DESIGN.md (`InvalidRequest`, `NotFound`, `Timeout`, ...).
     #[serde(rename = "type")]

@@ -37,7 +37,7 @@ use crate::handlers::{access, functions, health, invoke, metrics, triggers};
         ignis_core::InvocationStatus, ignis_core::StartKind, ignis_core::Trigger, ignis_core::ErrorKind,
         ignis_core::auth::Role, ignis_core::auth::Namespaces, ignis_core::auth::KeyRecord,
         ignis_core::auth::AuditEntry, ignis_core::auth::NamespaceInfo,
-        functions::CodeInput, functions::CreateFunctionRequest, functions::UpdateFunctionRequest,
+        ignis_core::CodeInput, ignis_core::CreateFunctionRequest, ignis_core::UpdateFunctionRequest,
         functions::FunctionList, functions::WarmRequest, functions::WarmResponse,
         functions::FunctionFiles, functions::VersionList, functions::TestEventList,
         ignis_core::FunctionVersion, ignis_core::TestEvent,

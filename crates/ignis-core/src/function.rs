@@ -300,28 +300,136 @@ pub struct TestEvent {
 
 /// A partial configuration: every field optional. Creating a function applies
 /// a patch to the defaults; updating one applies it to the current config.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
+///
+/// Serialized, an absent field is left out and a removed route is `null`:
+/// what the CLI sends is what the server parses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionPatch {
+    /// `python3` or `nodejs` (required to create a function).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Runtime>,
+    /// `FILE.FUNCTION`, e.g. `main.handler` (required to create a function).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
     /// `null` removes the route.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub route: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_auth: Option<HttpAuth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_warm: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_max_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_max_wait_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_concurrent: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive_s: Option<u64>,
+}
+
+/// Function code: inline source files, or a zip archive in base64. Exactly one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeInput {
+    /// File path to UTF-8 content, e.g. `{"main.py": "def handler(event, context): ..."}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<BTreeMap<String, String>>,
+    /// A zip archive, base64-encoded (standard alphabet, with padding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zip_base64: Option<String>,
+}
+
+/// Body of `POST /api/v1/functions`: `name`, `code`, `runtime`, `handler`,
+/// and any configuration field (the rest take defaults). This type is what
+/// the server parses the body into, and what the CLI sends.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CreateFunctionRequest {
+    pub name: String,
+    pub code: CodeInput,
+    #[serde(flatten)]
+    pub config: FunctionPatch,
+}
+
+/// Body of `PUT /api/v1/functions/{name}`: new code and/or any configuration
+/// fields; the fields left out keep their values.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UpdateFunctionRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeInput>,
+    #[serde(flatten)]
+    pub config: FunctionPatch,
+}
+
+/// The fields of a create or update body beside the configuration, taken
+/// out of the object; the rest must be configuration fields (serde's
+/// `flatten` cannot reject unknown fields, so the split is done here).
+fn split_request<E: serde::de::Error>(
+    mut obj: serde_json::Map<String, serde_json::Value>,
+    with_name: bool,
+) -> Result<(Option<String>, Option<CodeInput>, FunctionPatch), E> {
+    use serde_json::Value;
+    let name = match obj.remove("name") {
+        Some(Value::String(s)) if with_name => Some(s),
+        Some(_) if with_name => return Err(E::custom("`name` must be a string")),
+        None if with_name => return Err(E::custom("`name` is required")),
+        Some(_) => {
+            return Err(E::custom(
+                "`name` cannot be changed (it is the function's path)",
+            ))
+        }
+        None => None,
+    };
+    let code = match obj.remove("code") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<CodeInput>(v)
+                .map_err(|e| E::custom(format!("invalid `code`: {e}")))?,
+        ),
+    };
+    let patch = serde_json::from_value::<FunctionPatch>(Value::Object(obj))
+        .map_err(|e| E::custom(format!("invalid function configuration: {e}")))?;
+    Ok((name, code, patch))
+}
+
+impl<'de> Deserialize<'de> for CreateFunctionRequest {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let obj = serde_json::Map::deserialize(de)?;
+        let (name, code, config) = split_request(obj, true)?;
+        Ok(Self {
+            name: name.unwrap_or_default(),
+            code: code.ok_or_else(|| serde::de::Error::custom("`code` is required"))?,
+            config,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for UpdateFunctionRequest {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let obj = serde_json::Map::deserialize(de)?;
+        let (_, code, config) = split_request(obj, false)?;
+        Ok(Self { code, config })
+    }
 }
 
 /// Distinguishes a field set to `null` (`Some(None)`) from an absent one (`None`).

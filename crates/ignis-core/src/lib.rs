@@ -10,9 +10,9 @@ pub mod invocation;
 
 pub use error::{ErrorKind, IgnisError};
 pub use function::{
-    qualified, validate_name, validate_namespace, validate_route, BackendKind, Function,
-    FunctionConfig, FunctionId, FunctionPatch, FunctionVersion, HttpAuth, Runtime, TestEvent,
-    Timestamp, DEFAULT_NAMESPACE,
+    qualified, validate_name, validate_namespace, validate_route, BackendKind, CodeInput,
+    CreateFunctionRequest, Function, FunctionConfig, FunctionId, FunctionPatch, FunctionVersion,
+    HttpAuth, Runtime, TestEvent, Timestamp, UpdateFunctionRequest, DEFAULT_NAMESPACE,
 };
 pub use invocation::{InvocationRecord, InvocationStatus, StartKind, Trigger};
 

@@ -12,7 +12,7 @@ use ignis_metrics::{
     Bucket, FunctionLabels, SandboxLabels, Scope, StateLabels, StemLabels, WindowStats,
 };
 use ignis_store::Rollup;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::state::{SandboxState, TRANSITIONS};
@@ -44,7 +44,7 @@ impl Default for Retention {
 }
 
 /// Resource use of one function's sandboxes.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FunctionResources {
     pub sandboxes: usize,
     pub memory_bytes: u64,
@@ -55,7 +55,7 @@ pub struct FunctionResources {
 }
 
 /// The latest resource sample.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Resources {
     pub sampled_at_ms: i64,
     pub host: HostUsage,
@@ -67,7 +67,7 @@ pub struct Resources {
 }
 
 /// One function in the live snapshot.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FunctionSnapshot {
     /// The last second.
     pub last_second: WindowStats,
@@ -95,7 +95,7 @@ impl Resources {
 }
 
 /// What `GET /api/v1/metrics/stream` sends every second.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     pub at_ms: i64,
     pub system: FunctionSnapshot,

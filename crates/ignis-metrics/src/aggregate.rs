@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 pub use ignis_core::Scope;
 use ignis_core::{InvocationRecord, InvocationStatus, StartKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::histogram::Histogram;
 
@@ -142,7 +142,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 /// What the summary and the time series report for an interval.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct WindowStats {
     pub requests: u64,
     pub rps: f64,

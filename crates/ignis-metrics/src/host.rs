@@ -1,8 +1,8 @@
 //! Host resource use from /proc.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct HostUsage {
     /// CPU use since the previous sample, 0..1 of all cores.
     pub cpu_ratio: f64,

@@ -8,9 +8,27 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use serde_json::{json, Map, Value};
+use ignis_api::handlers::access::{CreatedKey, KeyList, WhoAmI};
+use ignis_api::handlers::functions::FunctionList;
+use ignis_api::handlers::invoke::InvocationList;
+use ignis_api::ErrorBody;
+use ignis_core::auth::Namespaces;
+use ignis_core::{
+    CodeInput, CreateFunctionRequest, Function, FunctionPatch, UpdateFunctionRequest,
+};
+use ignis_engine::observe::{FunctionSnapshot, Snapshot};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::{Command, FnCommand, FnSpec};
+
+/// A server's answer: the body as sent (what `--json` prints) and parsed
+/// into the type the server serialized it from.
+struct Reply<T> {
+    raw: Value,
+    value: T,
+}
 
 pub struct Client {
     base: String,
@@ -94,10 +112,11 @@ pub async fn login(server: &str, key: Option<String>) -> anyhow::Result<ExitCode
         bail!("no key given: pass --key, set IGNIS_API_KEY, or type it");
     }
     let client = Client::new(server, false, Some(key.clone()), None)?;
-    let me = client
+    let me: WhoAmI = client
         .expect_ok(client.http.get(client.url("/whoami")))
         .await
-        .context("the server did not accept the key")?;
+        .context("the server did not accept the key")?
+        .value;
     let path = Login {
         server: Some(server.trim_end_matches('/').to_string()),
         key: Some(key),
@@ -105,8 +124,8 @@ pub async fn login(server: &str, key: Option<String>) -> anyhow::Result<ExitCode
     .save()?;
     println!(
         "logged in to {server} as {} ({}); saved in {}",
-        s(&me["key_name"]),
-        s(&me["role"]),
+        me.key_name,
+        me.role,
         path.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -185,8 +204,7 @@ impl Client {
         format!("{}/api/v1{path}", self.base)
     }
 
-    /// Sends a request; returns the status, headers and JSON body, or fails
-    /// with the server's error message.
+    /// Sends a request; returns the status, headers and JSON body.
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
@@ -206,117 +224,61 @@ impl Client {
         Ok((status, headers, body))
     }
 
-    async fn expect_ok(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let (status, _, body) = self.send(req).await?;
+    /// Sends a request and parses a successful answer into `T`, or fails
+    /// with the server's error.
+    async fn expect_ok<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> anyhow::Result<Reply<T>> {
+        let (status, _, raw) = self.send(req).await?;
         if !status.is_success() {
-            bail!("{}", error_text(status, &body));
+            bail!("{}", error_text(status, &raw));
         }
-        Ok(body)
+        let value = T::deserialize(&raw).with_context(|| {
+            format!("the server's answer is not what this client understands (a different version?): {raw}")
+        })?;
+        Ok(Reply { raw, value })
     }
 
-    fn body_of(spec: &FnSpec, with_code: bool) -> anyhow::Result<Value> {
-        let mut body = Map::new();
-        let mut put = |k: &str, v: Value| {
-            body.insert(k.to_string(), v);
-        };
-        if let Some(v) = &spec.runtime {
-            put("runtime", json!(v));
+    /// Prints `raw` for `--json`; says whether it did.
+    fn printed_json(&self, raw: &Value) -> anyhow::Result<bool> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(raw)?);
         }
-        if let Some(v) = &spec.handler {
-            put("handler", json!(v));
-        }
-        if let Some(v) = &spec.route {
-            // An empty route removes it.
-            put("route", if v.is_empty() { Value::Null } else { json!(v) });
-        }
-        if let Some(v) = &spec.backend {
-            put("backend", json!(v));
-        }
-        if let Some(v) = spec.timeout_ms {
-            put("timeout_ms", json!(v));
-        }
-        if let Some(v) = spec.memory_mb {
-            put("memory_mb", json!(v));
-        }
-        if let Some(v) = spec.cpus {
-            put("cpus", json!(v));
-        }
-        if !spec.env.is_empty() {
-            let mut env = BTreeMap::new();
-            for kv in &spec.env {
-                let (k, v) = kv
-                    .split_once('=')
-                    .with_context(|| format!("--env {kv:?}: expected KEY=VALUE"))?;
-                env.insert(k.to_string(), v.to_string());
-            }
-            put("env", json!(env));
-        }
-        if let Some(v) = spec.min_warm {
-            put("min_warm", json!(v));
-        }
-        if let Some(v) = spec.max_concurrency {
-            put("max_concurrency", json!(v));
-        }
-        if let Some(v) = spec.batch_max_size {
-            put("batch_max_size", json!(v));
-        }
-        if let Some(v) = spec.batch_max_wait_ms {
-            put("batch_max_wait_ms", json!(v));
-        }
-        if let Some(v) = spec.queue_timeout_ms {
-            put("queue_timeout_ms", json!(v));
-        }
-        if let Some(v) = spec.keep_alive_s {
-            put("keep_alive_s", json!(v));
-        }
-        if let Some(v) = &spec.http_auth {
-            put("http_auth", json!(v));
-        }
-        if let Some(v) = spec.batch_concurrent {
-            put("batch_concurrent", json!(v));
-        }
-        match &spec.dir {
-            Some(dir) => {
-                let archive = ignis_package::zip_dir(dir, ignis_package::DEFAULT_MAX_ARCHIVE_BYTES)
-                    .with_context(|| format!("packing {}", dir.display()))?;
-                let b64 = base64::engine::general_purpose::STANDARD.encode(&archive.bytes);
-                body.insert("code".into(), json!({ "zip_base64": b64 }));
-            }
-            None if with_code => bail!("--dir is required: the directory holding the code"),
-            None => {}
-        }
-        Ok(Value::Object(body))
+        Ok(self.json)
     }
 
     async fn create(&self, spec: FnSpec) -> anyhow::Result<ExitCode> {
-        let mut body = Self::body_of(&spec, true)?;
-        if let Some(obj) = body.as_object_mut() {
-            obj.insert("name".into(), json!(spec.name));
-        }
-        let f = self
+        let code = code_of(&spec)?.context("--dir is required: the directory holding the code")?;
+        let body = CreateFunctionRequest {
+            name: spec.name.clone(),
+            code,
+            config: patch_of(&spec)?,
+        };
+        let f: Reply<Function> = self
             .expect_ok(self.http.post(self.fn_url("")).json(&body))
             .await?;
-        self.print_function(&f);
-        Ok(ExitCode::SUCCESS)
+        self.print_function(&f)
     }
 
     async fn update(&self, spec: FnSpec) -> anyhow::Result<ExitCode> {
-        let body = Self::body_of(&spec, false)?;
-        let f = self
+        let body = UpdateFunctionRequest {
+            code: code_of(&spec)?,
+            config: patch_of(&spec)?,
+        };
+        let f: Reply<Function> = self
             .expect_ok(
                 self.http
                     .put(self.fn_url(&format!("/{}", spec.name)))
                     .json(&body),
             )
             .await?;
-        self.print_function(&f);
-        Ok(ExitCode::SUCCESS)
+        self.print_function(&f)
     }
 
     async fn list(&self) -> anyhow::Result<ExitCode> {
-        let body = self.expect_ok(self.http.get(self.fn_url(""))).await?;
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&body)?);
+        let body: Reply<FunctionList> = self.expect_ok(self.http.get(self.fn_url(""))).await?;
+        if self.printed_json(&body.raw)? {
             return Ok(ExitCode::SUCCESS);
         }
         let mut table = Table::new();
@@ -325,17 +287,19 @@ impl Client {
             "NAME", "VERSION", "RUNTIME", "BACKEND", "ROUTE", "AUTH", "MEMORY", "TIMEOUT",
             "UPDATED",
         ]);
-        for f in body["functions"].as_array().into_iter().flatten() {
+        for f in &body.value.functions {
+            let c = &f.config;
             table.add_row([
-                s(&f["name"]),
-                s(&f["version"]),
-                s(&f["runtime"]),
-                s(&f["backend"]),
-                s(&f["route"]),
-                s(&f["http_auth"]),
-                format!("{} MiB", s(&f["memory_mb"])),
-                format!("{} ms", s(&f["timeout_ms"])),
-                s(&f["updated_at"]),
+                f.label().into_owned(),
+                f.version.to_string(),
+                c.runtime.to_string(),
+                c.backend.to_string(),
+                c.route.clone().unwrap_or_else(|| "-".into()),
+                c.http_auth.as_str().to_string(),
+                format!("{} MiB", c.memory_mb),
+                format!("{} ms", c.timeout_ms),
+                f.updated_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ]);
         }
         println!("{table}");
@@ -343,16 +307,19 @@ impl Client {
     }
 
     async fn get(&self, name: &str) -> anyhow::Result<ExitCode> {
-        let f = self
+        let f: Reply<Function> = self
             .expect_ok(self.http.get(self.fn_url(&format!("/{name}"))))
             .await?;
-        self.print_function(&f);
-        Ok(ExitCode::SUCCESS)
+        self.print_function(&f)
     }
 
     async fn remove(&self, name: &str) -> anyhow::Result<ExitCode> {
-        self.expect_ok(self.http.delete(self.fn_url(&format!("/{name}"))))
+        let (status, _, body) = self
+            .send(self.http.delete(self.fn_url(&format!("/{name}"))))
             .await?;
+        if !status.is_success() {
+            bail!("{}", error_text(status, &body));
+        }
         if self.json {
             println!("{}", json!({ "deleted": name }));
         } else {
@@ -396,8 +363,10 @@ impl Client {
             );
         } else {
             eprintln!("error: {}", error_text(status, &body));
-            if let Some(stack) = body["error"]["stack"].as_str() {
-                eprintln!("{stack}");
+            if let Ok(ErrorBody { error }) = ErrorBody::deserialize(&body) {
+                if let Some(stack) = error.stack {
+                    eprintln!("{stack}");
+                }
             }
         }
         Ok(if status.is_success() {
@@ -408,41 +377,36 @@ impl Client {
     }
 
     async fn logs(&self, name: &str, limit: u32) -> anyhow::Result<ExitCode> {
-        let body = self
+        let body: Reply<InvocationList> = self
             .expect_ok(
                 self.http
                     .get(self.fn_url(&format!("/{name}/invocations")))
                     .query(&[("limit", limit)]),
             )
             .await?;
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&body)?);
+        if self.printed_json(&body.raw)? {
             return Ok(ExitCode::SUCCESS);
         }
-        let records = body["invocations"].as_array().cloned().unwrap_or_default();
-        for r in records.iter().rev() {
-            let when = r["started_at_ms"]
-                .as_i64()
-                .and_then(chrono_fmt)
-                .unwrap_or_default();
-            let err = match r["error_type"].as_str() {
-                Some(t) => format!(" {t}: {}", s(&r["error_message"])),
+        for r in body.value.invocations.iter().rev() {
+            let when = chrono_fmt(r.started_at_ms).unwrap_or_default();
+            let err = match r.error_type {
+                Some(t) => format!(" {t}: {}", r.error_message.as_deref().unwrap_or("")),
                 None => String::new(),
             };
             println!(
                 "{when} {} v{} {} {} {:.1} ms{err}",
-                s(&r["id"]),
-                s(&r["version"]),
-                s(&r["start"]),
-                s(&r["status"]),
-                r["total_ms"].as_f64().unwrap_or(0.0),
+                r.id,
+                r.version,
+                r.start.map_or("-", |s| s.as_str()),
+                r.status.as_str(),
+                r.total_ms,
             );
-            for (stream, prefix) in [("stdout", "  | "), ("stderr", "  ! ")] {
-                for line in r[stream].as_str().unwrap_or("").lines() {
+            for (stream, prefix) in [(&r.stdout, "  | "), (&r.stderr, "  ! ")] {
+                for line in stream.lines() {
                     println!("{prefix}{line}");
                 }
             }
-            if r["logs_truncated"] == true {
+            if r.logs_truncated {
                 println!("  (output truncated)");
             }
         }
@@ -475,10 +439,11 @@ impl Client {
                 if data.is_empty() {
                     continue;
                 }
-                let snap: Value = serde_json::from_str(&data)?;
                 if self.json {
                     println!("{data}");
                 } else {
+                    let snap: Snapshot = serde_json::from_str(&data)
+                        .context("a snapshot this client does not understand")?;
                     if !once {
                         // Clear the screen and go home, like `top`.
                         print!("\x1b[2J\x1b[H");
@@ -494,16 +459,15 @@ impl Client {
     }
 
     async fn whoami(&self) -> anyhow::Result<ExitCode> {
-        let me = self.expect_ok(self.http.get(self.url("/whoami"))).await?;
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&me)?);
-        } else {
+        let me: Reply<WhoAmI> = self.expect_ok(self.http.get(self.url("/whoami"))).await?;
+        if !self.printed_json(&me.raw)? {
+            let me = me.value;
             println!(
                 "{} ({}): role {}, namespaces {}, at {}",
-                s(&me["key_name"]),
-                s(&me["key_id"]),
-                s(&me["role"]),
-                s(&me["namespaces"]),
+                me.key_name,
+                me.key_id,
+                me.role,
+                namespaces_text(&me.namespaces),
                 self.base
             );
         }
@@ -514,9 +478,8 @@ impl Client {
         use crate::KeysCommand;
         match command {
             KeysCommand::Ls => {
-                let body = self.expect_ok(self.http.get(self.url("/keys"))).await?;
-                if self.json {
-                    println!("{}", serde_json::to_string_pretty(&body)?);
+                let body: Reply<KeyList> = self.expect_ok(self.http.get(self.url("/keys"))).await?;
+                if self.printed_json(&body.raw)? {
                     return Ok(ExitCode::SUCCESS);
                 }
                 let mut table = Table::new();
@@ -532,22 +495,22 @@ impl Client {
                     "EXPIRES",
                     "STATE",
                 ]);
-                let time = |v: &Value| v.as_i64().and_then(chrono_fmt).unwrap_or("-".into());
-                for k in body["keys"].as_array().into_iter().flatten() {
-                    let state = if k["revoked_at_ms"].is_i64() {
+                let time = |v: Option<i64>| v.and_then(chrono_fmt).unwrap_or("-".into());
+                for k in &body.value.keys {
+                    let state = if k.revoked_at_ms.is_some() {
                         "revoked"
                     } else {
                         "active"
                     };
                     table.add_row([
-                        s(&k["id"]),
-                        s(&k["name"]),
-                        s(&k["role"]),
-                        s(&k["namespaces"]),
-                        format!("{}…", s(&k["prefix"])),
-                        time(&k["created_at_ms"]),
-                        time(&k["last_used_at_ms"]),
-                        time(&k["expires_at_ms"]),
+                        k.id.clone(),
+                        k.name.clone(),
+                        k.role.to_string(),
+                        namespaces_text(&k.namespaces),
+                        format!("{}…", k.prefix),
+                        time(Some(k.created_at_ms)),
+                        time(k.last_used_at_ms),
+                        time(k.expires_at_ms),
                         state.to_string(),
                     ]);
                 }
@@ -559,55 +522,120 @@ impl Client {
                 namespaces,
                 expires_in_s,
             } => {
-                let mut body = json!({"name": name, "role": role});
-                if !namespaces.is_empty() {
-                    body["namespaces"] = json!(namespaces);
-                }
-                if let Some(e) = expires_in_s {
-                    body["expires_in_s"] = json!(e);
-                }
-                let k = self
+                let body = ignis_api::handlers::access::CreateKeyRequest {
+                    name,
+                    role,
+                    namespaces: if namespaces.is_empty() {
+                        Namespaces::All
+                    } else {
+                        Namespaces::Only(namespaces.into_iter().collect())
+                    },
+                    expires_in_s,
+                };
+                let k: Reply<CreatedKey> = self
                     .expect_ok(self.http.post(self.url("/keys")).json(&body))
                     .await?;
-                if self.json {
-                    println!("{}", serde_json::to_string_pretty(&k)?);
-                } else {
-                    println!("{}", s(&k["key"]));
+                if !self.printed_json(&k.raw)? {
+                    let k = k.value;
+                    println!("{}", k.key);
                     eprintln!(
                         "(key {} \"{}\", role {}: the secret above is shown only now)",
-                        s(&k["id"]),
-                        s(&k["name"]),
-                        s(&k["role"])
+                        k.record.id, k.record.name, k.record.role
                     );
                 }
             }
             KeysCommand::Revoke { id } => {
-                self.expect_ok(self.http.delete(self.url(&format!("/keys/{id}"))))
+                let (status, _, body) = self
+                    .send(self.http.delete(self.url(&format!("/keys/{id}"))))
                     .await?;
+                if !status.is_success() {
+                    bail!("{}", error_text(status, &body));
+                }
                 println!("revoked {id}");
             }
         }
         Ok(ExitCode::SUCCESS)
     }
 
-    fn print_function(&self, f: &Value) {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(f).unwrap_or_default());
-            return;
+    /// One function as a two-column table (every field the server sent,
+    /// read back from the typed value so that none is misnamed).
+    fn print_function(&self, f: &Reply<Function>) -> anyhow::Result<ExitCode> {
+        if self.printed_json(&f.raw)? {
+            return Ok(ExitCode::SUCCESS);
         }
         let mut table = Table::new();
         table.load_preset(UTF8_BORDERS_ONLY);
-        if let Some(obj) = f.as_object() {
+        if let Value::Object(obj) = serde_json::to_value(&f.value)? {
             for (k, v) in obj {
                 let v = match v {
                     Value::Object(m) if m.is_empty() => "{}".to_string(),
-                    Value::Object(_) => v.to_string(),
-                    other => s(other),
+                    Value::Null => "-".into(),
+                    Value::String(s) => s,
+                    other => other.to_string(),
                 };
-                table.add_row([k.as_str(), v.as_str()]);
+                table.add_row([k, v]);
             }
         }
         println!("{table}");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The configuration fields an `fn create` / `fn update` sets.
+pub(crate) fn patch_of(spec: &FnSpec) -> anyhow::Result<FunctionPatch> {
+    let env = if spec.env.is_empty() {
+        None
+    } else {
+        let mut env = BTreeMap::new();
+        for kv in &spec.env {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--env {kv:?}: expected KEY=VALUE"))?;
+            env.insert(k.to_string(), v.to_string());
+        }
+        Some(env)
+    };
+    Ok(FunctionPatch {
+        runtime: spec.runtime,
+        handler: spec.handler.clone(),
+        // An empty route removes it.
+        route: spec
+            .route
+            .as_ref()
+            .map(|r| (!r.is_empty()).then(|| r.clone())),
+        http_auth: spec.http_auth,
+        backend: spec.backend,
+        timeout_ms: spec.timeout_ms,
+        memory_mb: spec.memory_mb,
+        cpus: spec.cpus,
+        env,
+        min_warm: spec.min_warm,
+        max_concurrency: spec.max_concurrency,
+        batch_max_size: spec.batch_max_size,
+        batch_max_wait_ms: spec.batch_max_wait_ms,
+        batch_concurrent: spec.batch_concurrent,
+        queue_timeout_ms: spec.queue_timeout_ms,
+        keep_alive_s: spec.keep_alive_s,
+    })
+}
+
+/// `--dir`, zipped.
+fn code_of(spec: &FnSpec) -> anyhow::Result<Option<CodeInput>> {
+    let Some(dir) = &spec.dir else {
+        return Ok(None);
+    };
+    let archive = ignis_package::zip_dir(dir, ignis_package::DEFAULT_MAX_ARCHIVE_BYTES)
+        .with_context(|| format!("packing {}", dir.display()))?;
+    Ok(Some(CodeInput {
+        files: None,
+        zip_base64: Some(base64::engine::general_purpose::STANDARD.encode(&archive.bytes)),
+    }))
+}
+
+fn namespaces_text(ns: &Namespaces) -> String {
+    match ns {
+        Namespaces::All => "*".into(),
+        Namespaces::Only(list) => list.iter().cloned().collect::<Vec<_>>().join(","),
     }
 }
 
@@ -615,22 +643,12 @@ fn unreachable_command() -> anyhow::Result<ExitCode> {
     bail!("this command does not talk to a server")
 }
 
-/// A JSON value as table text.
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn error_text(status: reqwest::StatusCode, body: &Value) -> String {
-    match (
-        body["error"]["type"].as_str(),
-        body["error"]["message"].as_str(),
-    ) {
-        (Some(t), Some(m)) => format!("{t} ({}): {m}", status.as_u16()),
-        _ => format!("HTTP {status}: {body}"),
+    match ErrorBody::deserialize(body) {
+        Ok(ErrorBody { error }) => {
+            format!("{} ({}): {}", error.kind, status.as_u16(), error.message)
+        }
+        Err(_) => format!("HTTP {status}: {body}"),
     }
 }
 
@@ -639,22 +657,22 @@ fn chrono_fmt(ms: i64) -> Option<String> {
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-fn render_top(snap: &Value) -> String {
-    let r = &snap["resources"];
-    let h = &r["host"];
-    let gib = |b: &Value| b.as_f64().unwrap_or(0.0) / (1u64 << 30) as f64;
-    let mib = |b: &Value| b.as_f64().unwrap_or(0.0) / (1u64 << 20) as f64;
-    let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1}"));
+fn render_top(snap: &Snapshot) -> String {
+    let r = &snap.resources;
+    let h = &r.host;
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}"));
     let mut out = format!(
         "ignis  host cpu {:.0}% of {} cores  mem {:.1}/{:.1} GiB  load {:.2}  sandbox memory {}/{} MiB  records dropped {}\n",
-        h["cpu_ratio"].as_f64().unwrap_or(0.0) * 100.0,
-        h["cores"],
-        gib(&h["memory_used_bytes"]),
-        gib(&h["memory_total_bytes"]),
-        h["load1"].as_f64().unwrap_or(0.0),
-        r["memory_reserved_mb"],
-        r["memory_budget_mb"],
-        snap["records_dropped"],
+        h.cpu_ratio * 100.0,
+        h.cores,
+        gib(h.memory_used_bytes),
+        gib(h.memory_total_bytes),
+        h.load1,
+        r.memory_reserved_mb,
+        r.memory_budget_mb,
+        snap.records_dropped,
     );
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY);
@@ -662,30 +680,82 @@ fn render_top(snap: &Value) -> String {
         "FUNCTION", "RPS", "CALLS/1m", "ERR%/1m", "P50 ms", "P99 ms", "COLD/1m", "IDLE", "ACTIVE",
         "QUEUED", "MEM MiB", "CPU",
     ]);
-    let mut row = |name: &str, f: &Value| {
-        let sec = &f["last_second"];
-        let m = &f["last_minute"];
+    let mut row = |name: &str, f: &FunctionSnapshot| {
+        let m = &f.last_minute;
         table.add_row([
             name.to_string(),
-            format!("{:.0}", sec["rps"].as_f64().unwrap_or(0.0)),
-            s(&m["requests"]),
-            format!("{:.1}", m["error_rate"].as_f64().unwrap_or(0.0) * 100.0),
-            ms(&m["p50_ms"]),
-            ms(&m["p99_ms"]),
-            s(&m["cold_starts"]),
-            s(&f["idle"]),
-            s(&f["active"]),
-            s(&f["queued"]),
-            format!("{:.0}", mib(&f["resources"]["memory_bytes"])),
-            format!("{:.2}", f["resources"]["cpu_cores"].as_f64().unwrap_or(0.0)),
+            format!("{:.0}", f.last_second.rps),
+            m.requests.to_string(),
+            format!("{:.1}", m.error_rate * 100.0),
+            ms(m.p50_ms),
+            ms(m.p99_ms),
+            m.cold_starts.to_string(),
+            f.idle.to_string(),
+            f.active.to_string(),
+            f.queued.to_string(),
+            format!("{:.0}", mib(f.resources.memory_bytes)),
+            format!("{:.2}", f.resources.cpu_cores),
         ]);
     };
-    row("(all)", &snap["system"]);
-    if let Some(fs) = snap["functions"].as_object() {
-        for (name, f) in fs {
-            row(name, f);
-        }
+    row("(all)", &snap.system);
+    for (name, f) in &snap.functions {
+        row(name, f);
     }
     out.push_str(&table.to_string());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::Cli;
+
+    #[test]
+    fn fn_update_can_set_every_configuration_field() {
+        let cli = Cli::try_parse_from([
+            "ignis",
+            "fn",
+            "update",
+            "f",
+            "--runtime=nodejs",
+            "--handler=main.handler",
+            "--route=/r",
+            "--http-auth=none",
+            "--backend=microvm",
+            "--timeout-ms=1",
+            "--memory-mb=2",
+            "--cpus=3",
+            "--env=A=B",
+            "--min-warm=4",
+            "--max-concurrency=5",
+            "--batch-max-size=6",
+            "--batch-max-wait-ms=7",
+            "--batch-concurrent=true",
+            "--queue-timeout-ms=8",
+            "--keep-alive-s=9",
+        ])
+        .unwrap();
+        let Command::Function(FnCommand::Update(spec)) = cli.command else {
+            panic!("not an update");
+        };
+        let sent = serde_json::to_value(patch_of(&spec).unwrap()).unwrap();
+        let config = FunctionPatch {
+            runtime: Some(ignis_core::Runtime::Python3),
+            handler: Some("main.handler".into()),
+            ..FunctionPatch::default()
+        }
+        .into_new_config()
+        .unwrap();
+        let every: Vec<String> = serde_json::to_value(config)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let set: Vec<String> = sent.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(set, every, "a configuration field the CLI cannot set");
+    }
 }

@@ -35,7 +35,7 @@ struct Cli {
     #[arg(long, global = true, env = "IGNIS_NAMESPACE", value_name = "NS")]
     namespace: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,8 +95,8 @@ enum KeysCommand {
         #[arg(long)]
         name: String,
         /// admin, developer, viewer or invoker.
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_parser = wire::<ignis_core::auth::Role>)]
+        role: ignis_core::auth::Role,
         /// A namespace the key applies to (repeatable; default: all).
         #[arg(long = "for-namespace", value_name = "NS")]
         namespaces: Vec<String>,
@@ -175,8 +175,8 @@ enum FnCommand {
 pub struct FnSpec {
     name: String,
     /// `python3` or `nodejs`.
-    #[arg(long)]
-    runtime: Option<String>,
+    #[arg(long, value_parser = wire::<ignis_core::Runtime>)]
+    runtime: Option<ignis_core::Runtime>,
     /// FILE.FUNCTION, e.g. `main.handler`.
     #[arg(long)]
     handler: Option<String>,
@@ -187,8 +187,8 @@ pub struct FnSpec {
     #[arg(long)]
     route: Option<String>,
     /// `docker` or `microvm`.
-    #[arg(long)]
-    backend: Option<String>,
+    #[arg(long, value_parser = wire::<ignis_core::BackendKind>)]
+    backend: Option<ignis_core::BackendKind>,
     #[arg(long, value_name = "MS")]
     timeout_ms: Option<u64>,
     #[arg(long, value_name = "MIB")]
@@ -211,8 +211,8 @@ pub struct FnSpec {
     #[arg(long, value_name = "SECONDS")]
     keep_alive_s: Option<u64>,
     /// Who may call the HTTP trigger: `key` (default) or `none` (public).
-    #[arg(long, value_name = "none|key")]
-    http_auth: Option<String>,
+    #[arg(long, value_name = "none|key", value_parser = wire::<ignis_core::HttpAuth>)]
+    http_auth: Option<ignis_core::HttpAuth>,
     /// Whether async Node.js handlers of one batch may run concurrently.
     #[arg(long)]
     batch_concurrent: Option<bool>,
@@ -230,6 +230,12 @@ enum ImagesCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// Parses a flag's value as the server parses the same field: one
+/// vocabulary, one error message.
+fn wire<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, String> {
+    T::deserialize(serde_json::Value::String(value.to_string())).map_err(|e| e.to_string())
 }
 
 fn main() -> std::process::ExitCode {

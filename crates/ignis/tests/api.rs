@@ -532,6 +532,81 @@ fn cli_against_the_server() {
     let f: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f["memory_mb"], 512);
 
+    // Every configuration field can be set from the CLI (its body is the
+    // server's own request type, so none can be forgotten).
+    let out = s.cli(&[
+        "--json",
+        "fn",
+        "update",
+        "clif",
+        "--runtime",
+        "python3",
+        "--handler",
+        "main.handler",
+        "--backend",
+        "docker",
+        "--timeout-ms",
+        "2500",
+        "--memory-mb",
+        "256",
+        "--cpus",
+        "1",
+        "--env",
+        "C=3",
+        "--min-warm",
+        "0",
+        "--max-concurrency",
+        "5",
+        "--batch-max-size",
+        "2",
+        "--batch-max-wait-ms",
+        "3",
+        "--batch-concurrent",
+        "true",
+        "--queue-timeout-ms",
+        "4000",
+        "--keep-alive-s",
+        "60",
+        "--http-auth",
+        "none",
+        "--route",
+        "",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (field, value) in [
+        ("timeout_ms", json!(2500)),
+        ("memory_mb", json!(256)),
+        ("cpus", json!(1.0)),
+        ("env", json!({"C": "3"})),
+        ("max_concurrency", json!(5)),
+        ("batch_max_size", json!(2)),
+        ("batch_max_wait_ms", json!(3)),
+        ("batch_concurrent", json!(true)),
+        ("queue_timeout_ms", json!(4000)),
+        ("keep_alive_s", json!(60)),
+        ("http_auth", json!("none")),
+        ("route", Value::Null),
+    ] {
+        assert_eq!(f[field], value, "{field}: {f}");
+    }
+    // The table reads the typed fields.
+    let out = s.cli(&["fn", "ls"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("none") && table.contains("256 MiB"),
+        "{table}"
+    );
+    // A value the server would refuse is refused by the CLI, in its words.
+    let out = s.cli(&["fn", "update", "clif", "--runtime", "ruby"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ruby") && err.contains("python3"), "{err}");
+
     // Errors are the server's, with a non-zero exit.
     let out = s.cli(&[
         "fn",

@@ -176,7 +176,7 @@ pub async fn list_keys(State(state): State<SharedState>) -> Json<KeyList> {
 }
 
 /// Body of `POST /api/v1/keys`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// What the key is for (1 to 100 characters).
@@ -187,6 +187,7 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub namespaces: Namespaces,
     /// The key stops working this many seconds from now (default: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in_s: Option<u64>,
 }
 

@@ -13,81 +13,27 @@ use axum::Json;
 use base64::Engine as _;
 use ignis_auth::Principal;
 use ignis_core::{
-    validate_name, Function, FunctionConfig, FunctionId, FunctionPatch, IgnisError,
-    DEFAULT_NAMESPACE,
+    validate_name, CodeInput, CreateFunctionRequest, Function, FunctionConfig, FunctionId,
+    IgnisError, UpdateFunctionRequest, DEFAULT_NAMESPACE,
 };
 use ignis_package::Archive;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::{path_param, Caller, Fid, JsonBody, Ns};
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
-
-/// Function code: inline source files, or a zip archive in base64. Exactly one.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CodeInput {
-    /// File path to UTF-8 content, e.g. `{"main.py": "def handler(event, context): ..."}`.
-    pub files: Option<BTreeMap<String, String>>,
-    /// A zip archive, base64-encoded (standard alphabet, with padding).
-    pub zip_base64: Option<String>,
-}
-
-/// Body of `POST /api/v1/functions`: `name`, `code`, `runtime`, `handler`,
-/// and any configuration field (the rest take defaults).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct CreateFunctionRequest {
-    pub name: String,
-    pub code: CodeInput,
-    #[schema(inline)]
-    pub config: FunctionPatch,
-}
-
-/// Body of `PUT /api/v1/functions/{name}`: new code and/or any configuration
-/// fields; the fields left out keep their values.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct UpdateFunctionRequest {
-    pub code: Option<CodeInput>,
-    #[schema(inline)]
-    pub config: FunctionPatch,
-}
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct FunctionList {
     pub functions: Vec<Function>,
 }
 
-/// Splits a request object into `code`, optionally `name`, and the config
-/// patch; unknown fields are rejected by the patch's parser.
-fn split_body(
-    body: Value,
-    with_name: bool,
-) -> Result<(Option<String>, Option<CodeInput>, FunctionPatch), ApiError> {
-    let Value::Object(mut obj) = body else {
-        return Err(ApiError::invalid("request body must be a JSON object"));
-    };
-    let name = if with_name {
-        match obj.remove("name") {
-            Some(Value::String(s)) => Some(s),
-            Some(_) => return Err(ApiError::invalid("`name` must be a string")),
-            None => return Err(ApiError::invalid("`name` is required")),
-        }
-    } else {
-        None
-    };
-    let code = match obj.remove("code") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            serde_json::from_value::<CodeInput>(v)
-                .map_err(|e| ApiError::invalid(format!("invalid `code`: {e}")))?,
-        ),
-    };
-    let patch = serde_json::from_value::<FunctionPatch>(Value::Object(Map::from_iter(obj)))
-        .map_err(|e| ApiError::invalid(format!("invalid function configuration: {e}")))?;
-    Ok((name, code, patch))
+/// Parses a create or update body (kept as JSON until then so that the
+/// audit log can name the target of a refused request).
+fn parse_body<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<T> {
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::invalid(format!("request body is not valid: {e}")))
 }
 
 /// Normalizes uploaded code into the canonical archive, on the blocking
@@ -227,11 +173,9 @@ async fn create_inner(
     caller: &Principal,
     body: Value,
 ) -> ApiResult<Response> {
-    let (name, code, patch) = split_body(body, true)?;
-    let name = name.unwrap_or_default();
+    let CreateFunctionRequest { name, code, config } = parse_body(body)?;
     validate_name(&name)?;
-    let code = code.ok_or_else(|| ApiError::invalid("`code` is required"))?;
-    let config = patch.into_new_config()?;
+    let config = config.into_new_config()?;
     let archive = package(code, state.config.max_code_bytes).await?;
     check_handler(&config, &archive)?;
     let id = FunctionId::new(namespace, name);
@@ -350,7 +294,10 @@ async fn update_inner(
     body: Value,
 ) -> ApiResult<Json<Function>> {
     let current = lookup(state, id)?;
-    let (_, code, patch) = split_body(body, false)?;
+    let UpdateFunctionRequest {
+        code,
+        config: patch,
+    } = parse_body(body)?;
     if code.is_none() && patch.is_empty() {
         return Err(ApiError::invalid(
             "nothing to update: give `code` and/or configuration fields",

@@ -6,7 +6,11 @@
 //! - `{"raise": "msg"}` fails with `FunctionError`;
 //! - `{"crash": true}` / `{"oom": true}` kill the sandbox (exit reason
 //!   `Crashed` / `OutOfMemory`);
+//! - `{"return": V}` returns `V`;
 //! - anything else is echoed back.
+//!
+//! For an HTTP trigger's event (API Gateway's shape, with `requestContext`),
+//! the script is the request's body parsed as JSON, when it is an object.
 //!
 //! A handler named `missing.handler` fails `init`.
 
@@ -229,7 +233,13 @@ async fn serve(stream: tokio::io::DuplexStream, reason: Arc<Mutex<Option<ExitRea
             Some("init") => vec![json!({"type": "ready"})],
             Some("invoke") => {
                 for item in msg["items"].as_array().cloned().unwrap_or_default() {
-                    let event = &item["event"];
+                    let script = item["event"]["requestContext"]
+                        .is_object()
+                        .then(|| item["event"]["body"].as_str())
+                        .flatten()
+                        .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                        .filter(Value::is_object);
+                    let event = script.as_ref().unwrap_or(&item["event"]);
                     if let Some(ms) = event["sleep_ms"].as_u64() {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
                     }
@@ -247,7 +257,8 @@ async fn serve(stream: tokio::io::DuplexStream, reason: Arc<Mutex<Option<ExitRea
                             "error": {"type": "FunctionError", "message": format!("Error: {m}"), "stack": "at fake"},
                             "stdout": "", "stderr": "", "logs_truncated": false}),
                         None => json!({"type": "result", "id": item["id"], "ok": true,
-                            "value": event, "stdout": "", "stderr": "", "logs_truncated": false}),
+                            "value": event.get("return").unwrap_or(&item["event"]),
+                            "stdout": "", "stderr": "", "logs_truncated": false}),
                     };
                     // Results stream back one by one, as the real bootstraps do.
                     let mut bytes = reply.to_string().into_bytes();

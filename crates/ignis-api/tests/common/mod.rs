@@ -20,6 +20,8 @@ use tower::ServiceExt;
 
 pub struct World {
     pub app: axum::Router,
+    /// The backend every sandbox runs on: its knobs provoke failures.
+    pub fake: FakeBackend,
     pub auth: Arc<Auth>,
     /// Role name → (key, principal's namespaces).
     pub keys: Vec<(String, Role, Namespaces, String)>,
@@ -57,13 +59,14 @@ pub async fn world_with(config: ApiConfig) -> World {
     }
     let (recorder, _) =
         Recorder::start(store.clone(), Arc::new(ignis_metrics::Metrics::new()), 1000);
+    let fake = FakeBackend::new();
     let engine = Engine::new(
         EngineConfig {
             stem_initial: 0,
             stem_max: 0,
             ..EngineConfig::default()
         },
-        vec![Arc::new(FakeBackend::new())],
+        vec![Arc::new(fake.clone())],
         store.clone(),
         recorder,
     );
@@ -118,6 +121,7 @@ pub async fn world_with(config: ApiConfig) -> World {
     ));
     World {
         app: router(state),
+        fake,
         auth,
         keys,
         dir,

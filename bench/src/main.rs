@@ -43,6 +43,16 @@ struct Args {
     /// Only compare Docker and microVM (writes OUT/virtualization.* and the chart).
     #[arg(long)]
     only_virtualization: bool,
+    /// Compare `--ignis` (A) with this binary (B): stem-cell cold starts,
+    /// warm latency and throughput at concurrency 1 and 8, per runtime, in
+    /// interleaved rounds (A B B A ...) so that drift of the machine falls
+    /// on both; prints medians and B/A ratios (JSON) and writes
+    /// OUT/compare.json.
+    #[arg(long, value_name = "IGNIS_B")]
+    compare: Option<PathBuf>,
+    /// Rounds of `--compare` per binary.
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
 }
 
 struct Plan {
@@ -400,6 +410,132 @@ async fn bench_warm(
         samples.push(call(http, &invoke, Some("warm")).await?);
     }
     Ok(stats(samples))
+}
+
+/// One round of `--compare` for one binary and runtime.
+#[derive(Debug, Clone, Default, Serialize)]
+struct CompareRound {
+    stem_p50_ms: f64,
+    warm_p50_ms: f64,
+    warm_p99_ms: f64,
+    rps_c1: f64,
+    rps_c8: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CompareRuntime {
+    runtime: &'static str,
+    /// Medians over the rounds.
+    a: CompareRound,
+    b: CompareRound,
+    /// B / A of each median.
+    ratio: CompareRound,
+    rounds_a: Vec<CompareRound>,
+    rounds_b: Vec<CompareRound>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CompareReport {
+    a: String,
+    b: String,
+    rounds: usize,
+    runtimes: Vec<CompareRuntime>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+async fn compare_round(
+    http: &reqwest::Client,
+    ignis: &Path,
+    rt: &Runtime,
+    plan: &Plan,
+) -> anyhow::Result<CompareRound> {
+    let server = start_server(ignis, "compare", &["--no-microvm"])?;
+    deploy(http, &server.url, rt).await?;
+    let stem = bench_cold(http, &server.url, rt, plan.cold, true).await?;
+    let warm = bench_warm(http, &server.url, rt, plan.warm).await?;
+    let c1 = bench_load(http, &server.url, rt, 1, 1, plan.load).await?;
+    let c8 = bench_load(http, &server.url, rt, 8, 1, plan.load).await?;
+    Ok(CompareRound {
+        stem_p50_ms: stem.p50_ms,
+        warm_p50_ms: warm.p50_ms,
+        warm_p99_ms: warm.p99_ms,
+        rps_c1: c1.rps,
+        rps_c8: c8.rps,
+    })
+}
+
+/// A/B of two binaries in interleaved rounds (A B, then B A, ...).
+async fn bench_compare(
+    http: &reqwest::Client,
+    a: &Path,
+    b: &Path,
+    rounds: usize,
+    plan: &Plan,
+) -> anyhow::Result<CompareReport> {
+    let mut runtimes = Vec::new();
+    for rt in &RUNTIMES {
+        let (mut ra, mut rb) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let order: [(&Path, bool); 2] = if round % 2 == 0 {
+                [(a, true), (b, false)]
+            } else {
+                [(b, false), (a, true)]
+            };
+            for (bin, is_a) in order {
+                eprintln!(
+                    "== compare {}: round {} of {rounds}, {}",
+                    rt.name,
+                    round + 1,
+                    if is_a { "A" } else { "B" }
+                );
+                let r = compare_round(http, bin, rt, plan).await?;
+                if is_a {
+                    ra.push(r);
+                } else {
+                    rb.push(r);
+                }
+            }
+        }
+        let med =
+            |v: &[CompareRound], f: fn(&CompareRound) -> f64| median(v.iter().map(f).collect());
+        let summary = |v: &[CompareRound]| CompareRound {
+            stem_p50_ms: med(v, |r| r.stem_p50_ms),
+            warm_p50_ms: med(v, |r| r.warm_p50_ms),
+            warm_p99_ms: med(v, |r| r.warm_p99_ms),
+            rps_c1: med(v, |r| r.rps_c1),
+            rps_c8: med(v, |r| r.rps_c8),
+        };
+        let (sa, sb) = (summary(&ra), summary(&rb));
+        let ratio = CompareRound {
+            stem_p50_ms: sb.stem_p50_ms / sa.stem_p50_ms,
+            warm_p50_ms: sb.warm_p50_ms / sa.warm_p50_ms,
+            warm_p99_ms: sb.warm_p99_ms / sa.warm_p99_ms,
+            rps_c1: sb.rps_c1 / sa.rps_c1,
+            rps_c8: sb.rps_c8 / sa.rps_c8,
+        };
+        runtimes.push(CompareRuntime {
+            runtime: rt.name,
+            a: sa,
+            b: sb,
+            ratio,
+            rounds_a: ra,
+            rounds_b: rb,
+        });
+    }
+    Ok(CompareReport {
+        a: a.display().to_string(),
+        b: b.display().to_string(),
+        rounds,
+        runtimes,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -1305,6 +1441,14 @@ async fn main() -> anyhow::Result<()> {
     if args.only_virtualization {
         let v = bench_virtualization(&http, &args.ignis, args.quick).await?;
         write_virtualization(&args.out, &v)?;
+        return Ok(());
+    }
+    if let Some(b) = &args.compare {
+        let report = bench_compare(&http, &args.ignis, b, args.rounds, &plan).await?;
+        let json = serde_json::to_string_pretty(&report)?;
+        println!("{json}");
+        std::fs::create_dir_all(&args.out)?;
+        std::fs::write(args.out.join("compare.json"), json)?;
         return Ok(());
     }
     if args.only_overhead {

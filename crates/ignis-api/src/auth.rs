@@ -150,6 +150,12 @@ const FUNCTION_ROUTES: &[(&str, &str, Action, Scope)] = &[
     ),
     (
         "GET",
+        "/functions/{name}/sandboxes",
+        Action::ReadFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "GET",
         "/functions/{name}/test-events",
         Action::ReadFunctions,
         Scope::PathNamespace,

@@ -105,6 +105,10 @@ fn function_routes(management_limit: usize, event_limit: usize) -> Router<Shared
         )
         .route("/functions/{name}/files", get(functions::files))
         .route("/functions/{name}/versions", get(functions::versions))
+        .route(
+            "/functions/{name}/sandboxes",
+            get(handlers::health::sandboxes),
+        )
         .route("/functions/{name}/test-events", get(functions::test_events))
         .route(
             "/functions/{name}/test-events/{event}",

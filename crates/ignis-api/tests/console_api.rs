@@ -395,3 +395,203 @@ async fn invocations_errors_series_and_backends() {
     assert_eq!(v2["backends"][0]["stats"]["requests"], 0, "{b}");
     assert!(v["usd_per_vcpu_hour"].as_f64().unwrap() > 0.0);
 }
+
+/// The key of a label in the world (`developer@team`, ...).
+fn key_of(w: &common::World, label: &str) -> String {
+    w.keys.iter().find(|k| k.0 == label).unwrap().3.clone()
+}
+
+/// GETs `path` until `done` accepts its body (metrics and records are
+/// counted off the request path).
+async fn eventually(
+    w: &common::World,
+    key: &str,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (s, b) = send(&w.app, Method::GET, path, Some(key), json!(null)).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {b}");
+        last = parse(&b);
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{path} never got there: {last}");
+}
+
+#[tokio::test]
+async fn sandboxes_one_by_one_and_the_last_call() {
+    let w = world().await;
+    let admin = w.admin();
+    let f = "/api/v1/namespaces/default/functions/f";
+    let (_, b) = send(
+        &w.app,
+        Method::GET,
+        &format!("{f}/sandboxes"),
+        Some(&admin),
+        json!(null),
+    )
+    .await;
+    assert_eq!(parse(&b)["sandboxes"], json!([]), "{b}");
+    let (_, b) = send(
+        &w.app,
+        Method::GET,
+        "/api/v1/metrics/summary",
+        Some(&admin),
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        parse(&b)["functions"]["f"]["last_call_at_ms"],
+        Value::Null,
+        "{b}"
+    );
+
+    let before = ignis_core::now_ms();
+    for _ in 0..3 {
+        let (s, _) = send(
+            &w.app,
+            Method::POST,
+            &format!("{f}/invoke"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let listed = eventually(&w, &admin, &format!("{f}/sandboxes"), |v| {
+        v["sandboxes"][0]["state"] == "idle"
+    })
+    .await;
+    let sandboxes = listed["sandboxes"].as_array().unwrap();
+    assert_eq!(sandboxes.len(), 1, "{listed}");
+    let sb = &sandboxes[0];
+    assert!(sb["id"].as_str().unwrap().starts_with("sb-"), "{sb}");
+    assert_eq!(sb["calls"], 3, "{sb}");
+    assert_eq!(sb["version"], 1);
+    assert_eq!(sb["backend"], "docker");
+    assert_eq!(sb["memory_mb"], 128);
+    assert!(sb["age_ms"].as_u64().unwrap() >= sb["in_state_ms"].as_u64().unwrap());
+    // The id is the one the records carry.
+    let records = eventually(&w, &admin, &format!("{f}/invocations"), |v| {
+        v["invocations"].as_array().is_some_and(|a| a.len() == 3)
+    })
+    .await;
+    assert_eq!(records["invocations"][0]["sandbox_id"], sb["id"]);
+
+    let summary = eventually(&w, &admin, "/api/v1/metrics/summary", |v| {
+        v["functions"]["f"]["last_call_at_ms"].is_i64()
+    })
+    .await;
+    let at = summary["functions"]["f"]["last_call_at_ms"]
+        .as_i64()
+        .unwrap();
+    assert!(at >= before && at <= ignis_core::now_ms(), "{at}");
+    assert_eq!(summary["system"]["last_call_at_ms"], at);
+    // Another namespace's function was never called.
+    assert_eq!(
+        summary["functions"]["team/f"]["last_call_at_ms"],
+        Value::Null
+    );
+    // A viewer limited to another namespace cannot list them.
+    let (s, _) = send(
+        &w.app,
+        Method::GET,
+        "/api/v1/namespaces/default/functions/f/sandboxes",
+        Some(&key_of(&w, "developer@team")),
+        json!(null),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_key_of_some_namespaces_sees_totals_of_those_only() {
+    let w = world().await;
+    let admin = w.admin();
+    for _ in 0..4 {
+        let (s, _) = send(
+            &w.app,
+            Method::POST,
+            "/api/v1/functions/f/invoke",
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (s, _) = send(
+        &w.app,
+        Method::POST,
+        "/api/v1/namespaces/team/functions/f/invoke",
+        Some(&admin),
+        json!({"raise": "team error"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY);
+    let all = eventually(&w, &admin, "/api/v1/metrics/summary", |v| {
+        v["system"]["requests"] == 5
+    })
+    .await;
+    assert_eq!(all["system"]["errors"], 1);
+
+    let team = key_of(&w, "developer@team");
+    let (_, b) = send(
+        &w.app,
+        Method::GET,
+        "/api/v1/metrics/summary",
+        Some(&team),
+        json!(null),
+    )
+    .await;
+    let mine = parse(&b);
+    let names: Vec<&String> = mine["functions"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["team/f"], "{mine}");
+    assert_eq!(mine["system"]["requests"], 1, "{mine}");
+    assert_eq!(mine["system"]["errors"], 1, "{mine}");
+    assert_eq!(mine["system"]["error_rate"], 1.0, "{mine}");
+
+    // The live stream: the same rule. Its last minute ends with the last
+    // complete second: wait for the calls' second to be complete.
+    let mut first = Value::Null;
+    for _ in 0..300 {
+        first = first_snapshot(&w.app, &admin).await;
+        if first["system"]["last_minute"]["requests"] == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(first["system"]["last_minute"]["requests"], 5, "{first}");
+    let mine = first_snapshot(&w.app, &team).await;
+    let names: Vec<&String> = mine["functions"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["team/f"], "{mine}");
+    assert_eq!(mine["system"]["last_minute"]["requests"], 1, "{mine}");
+    assert_eq!(mine["system"]["last_minute"]["errors"], 1, "{mine}");
+    assert_eq!(mine["resources"]["sandboxes"], json!({}), "{mine}");
+    assert!(first["resources"]["sandboxes"].as_object().is_some());
+}
+
+/// The first event of `GET /api/v1/metrics/stream`, parsed.
+async fn first_snapshot(app: &axum::Router, key: &str) -> Value {
+    let req = Request::get("/api/v1/metrics/stream")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = futures::StreamExt::next(&mut body).await.unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim_start)
+        .collect();
+    serde_json::from_str(&data).unwrap()
+}

@@ -86,8 +86,10 @@ impl std::fmt::Debug for Principal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
-    /// `Authorization: Bearer <key>` (or AWS SigV4 derived from a key).
+    /// `Authorization: Bearer <key>`.
     Key,
+    /// AWS Signature Version 4 with credentials of a key.
+    Sigv4,
     /// The console's session cookie.
     Session,
     /// Authentication is off (`--no-auth`, loopback only).

@@ -8,8 +8,10 @@
 //!   the failed-authentication limiter.
 
 pub mod authorize;
+pub mod aws;
 pub mod key;
 mod limiter;
+pub mod sigv4;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,7 +20,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use ignis_core::auth::{AuditEntry, KeyRecord, Namespaces, Role, SessionRecord};
+use ignis_core::auth::{
+    AuditEntry, AwsCredentialRecord, KeyRecord, Namespaces, Role, SessionRecord,
+};
 use ignis_store::{Store, StoreError};
 use subtle::ConstantTimeEq;
 
@@ -109,6 +113,10 @@ pub enum AuthError {
     LastAdmin,
     #[error("no such key")]
     NoSuchKey,
+    #[error("no such AWS access key id")]
+    NoSuchCredential,
+    #[error("SigV4 credentials are not set up on this server")]
+    NoSigningSecret,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no randomness: {0}")]
@@ -170,6 +178,9 @@ pub struct Auth {
     /// Session digest → last request, not yet written.
     seen: Mutex<HashMap<String, i64>>,
     limiter: FailureLimiter,
+    /// SigV4 credentials by access key id.
+    aws: RwLock<HashMap<String, AwsCredentialRecord>>,
+    signing: RwLock<Option<aws::SigningSecret>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -195,8 +206,15 @@ impl Auth {
         let now = clock.now_ms();
         let keys = store.list_keys().await?;
         let sessions = store.list_sessions(now).await?;
+        let aws = store.list_aws_credentials().await?;
         let limiter = FailureLimiter::new(config.fail_burst, config.fail_per_minute);
         Ok(Arc::new(Self {
+            aws: RwLock::new(
+                aws.into_iter()
+                    .map(|c| (c.access_key_id.clone(), c))
+                    .collect(),
+            ),
+            signing: RwLock::new(None),
             keys: RwLock::new(Keys {
                 by_digest: keys.into_iter().map(|k| (k.digest.clone(), k)).collect(),
             }),
@@ -501,6 +519,84 @@ impl Auth {
             .insert(revoked.digest.clone(), revoked.clone());
         write(&self.sessions).retain(|_, s| s.key_id != id);
         Ok(revoked)
+    }
+
+    /// Sets the secret SigV4 secrets are derived from (see [`aws`]).
+    pub fn set_signing_secret(&self, secret: aws::SigningSecret) {
+        *write(&self.signing) = Some(secret);
+    }
+
+    /// New SigV4 credentials for the active key `key_id`: the record and
+    /// the secret access key (shown once; derived again when verifying).
+    pub async fn create_aws_credential(
+        &self,
+        key_id: &str,
+    ) -> Result<(AwsCredentialRecord, String), AuthError> {
+        let signing = read(&self.signing)
+            .clone()
+            .ok_or(AuthError::NoSigningSecret)?;
+        if self.active_key(key_id).is_none() {
+            return Err(AuthError::NoSuchKey);
+        }
+        let record = AwsCredentialRecord {
+            access_key_id: aws::new_access_key_id()?,
+            key_id: key_id.to_string(),
+            created_at_ms: self.now_ms(),
+            revoked_at_ms: None,
+        };
+        self.store.insert_aws_credential(&record).await?;
+        let secret = signing.secret_of(&record.access_key_id);
+        write(&self.aws).insert(record.access_key_id.clone(), record.clone());
+        Ok((record, secret))
+    }
+
+    /// The SigV4 credentials of a key (revoked ones included).
+    pub fn aws_credentials_of(&self, key_id: &str) -> Vec<AwsCredentialRecord> {
+        let mut v: Vec<AwsCredentialRecord> = read(&self.aws)
+            .values()
+            .filter(|c| c.key_id == key_id)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            (a.created_at_ms, &a.access_key_id).cmp(&(b.created_at_ms, &b.access_key_id))
+        });
+        v
+    }
+
+    /// One credential by access key id.
+    pub fn aws_credential(&self, access_key_id: &str) -> Option<AwsCredentialRecord> {
+        read(&self.aws).get(access_key_id).cloned()
+    }
+
+    pub async fn revoke_aws_credential(
+        &self,
+        access_key_id: &str,
+    ) -> Result<AwsCredentialRecord, AuthError> {
+        let now = self.now_ms();
+        if !self.store.revoke_aws_credential(access_key_id, now).await? {
+            return Err(AuthError::NoSuchCredential);
+        }
+        let mut all = write(&self.aws);
+        let c = all
+            .get_mut(access_key_id)
+            .ok_or(AuthError::NoSuchCredential)?;
+        c.revoked_at_ms = Some(now);
+        Ok(c.clone())
+    }
+
+    /// For the SigV4 verifier: the secret of an active access key id and
+    /// the principal of its active key.
+    pub fn aws_lookup(&self, access_key_id: &str) -> Option<(String, Principal)> {
+        let signing = read(&self.signing).clone()?;
+        let credential = read(&self.aws).get(access_key_id).cloned()?;
+        if credential.revoked_at_ms.is_some() {
+            return None;
+        }
+        let key = self.active_key(&credential.key_id)?;
+        Some((
+            signing.secret_of(access_key_id),
+            Self::principal(&key, Via::Sigv4),
+        ))
     }
 
     /// Whether any key exists (active or not).

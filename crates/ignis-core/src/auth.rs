@@ -154,6 +154,19 @@ impl KeyRecord {
     }
 }
 
+/// SigV4 credentials of an API key (the AWS-compatible API). The secret is
+/// never stored: the server derives it from its signing secret and the
+/// access key id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AwsCredentialRecord {
+    /// `AKIG...`, 20 characters.
+    pub access_key_id: String,
+    /// The API key whose role and namespaces the credentials carry.
+    pub key_id: String,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
 /// A console session, as stored (the cookie's value only as a digest).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {

@@ -232,6 +232,27 @@ pub struct PoolInfo {
     pub autoscaler: Option<autoscale::Decision>,
 }
 
+/// One sandbox of a function, as `GET .../functions/{name}/sandboxes`
+/// shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SandboxInfo {
+    /// `sb-...`, as in the invocation records' `sandbox_id`.
+    pub id: String,
+    /// The function version it was initialized with.
+    pub version: u64,
+    pub backend: BackendKind,
+    /// `booting`, `initializing`, `idle`, `busy` or `draining`.
+    pub state: String,
+    /// Memory reserved for it, MiB.
+    pub memory_mb: u64,
+    /// Since it was booked (boot included), ms.
+    pub age_ms: u64,
+    /// In its current state, ms.
+    pub in_state_ms: u64,
+    /// Calls handed to it.
+    pub calls: u64,
+}
+
 /// One stem-cell pool.
 #[derive(Debug, Clone, Serialize)]
 pub struct StemInfo {
@@ -461,6 +482,13 @@ impl Engine {
     /// A function was deleted at `version`: queued calls fail, sandboxes
     /// are drained; calls already starting finish with their version.
     pub fn function_removed(&self, id: &FunctionId, version: u64) {
+        let label = id.to_string();
+        if let Ok(mut agg) = self.inner.recorder.metrics.aggregator.lock() {
+            agg.forget(&label);
+        }
+        if let Ok(mut known) = self.inner.observer.last_calls.lock() {
+            known.remove(&label);
+        }
         self.inner.with_state(|st, fx| {
             let last = st.removed.entry(id.clone()).or_default();
             *last = (*last).max(version);
@@ -480,6 +508,34 @@ impl Engine {
                 tracing::debug!(function = %id, active = fs.active, "draining deleted function");
             }
         });
+    }
+
+    /// The sandboxes of one function, one by one (newest first).
+    pub fn sandboxes_of(&self, id: &FunctionId) -> Vec<SandboxInfo> {
+        let st = self.inner.lock();
+        let now = Instant::now();
+        let mut out: Vec<(Instant, SandboxInfo)> = st
+            .sandboxes
+            .iter()
+            .filter_map(|(sid, r)| match &r.owner {
+                Owner::Function { id: f, version } if f == id => Some((
+                    r.created,
+                    SandboxInfo {
+                        id: sid.to_string(),
+                        version: *version,
+                        backend: r.backend,
+                        state: r.life.state().as_str().to_string(),
+                        memory_mb: r.memory_mb,
+                        age_ms: now.duration_since(r.created).as_millis() as u64,
+                        in_state_ms: now.duration_since(r.life.since()).as_millis() as u64,
+                        calls: r.calls,
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.0));
+        out.into_iter().map(|(_, s)| s).collect()
     }
 
     /// Pools by function and stem-cell key, for introspection.
@@ -939,6 +995,7 @@ impl State {
                     let batch = fs.take_batch(take);
                     fs.active += 1;
                     self.sandboxes.go(&warm.sandbox.id, SandboxState::Busy);
+                    self.sandboxes.served(&warm.sandbox.id, batch.len());
                     fx.push(Effect::Run {
                         sandbox: warm.sandbox,
                         batch,
@@ -962,6 +1019,7 @@ impl State {
                     };
                     let batch = fs.take_batch(take);
                     fs.active += 1;
+                    self.sandboxes.served(&cell.id, batch.len());
                     fx.push(Effect::Specialize {
                         cell,
                         function,
@@ -989,6 +1047,7 @@ impl State {
                     };
                     let batch = fs.take_batch(take);
                     fs.active += 1;
+                    self.sandboxes.served(&sandbox, batch.len());
                     fx.push(Effect::ColdStart {
                         id: sandbox,
                         function,

@@ -77,6 +77,9 @@ pub struct FunctionSnapshot {
     pub active: usize,
     pub idle: usize,
     pub resources: FunctionResources,
+    /// When it was last called (Unix ms), if known.
+    #[serde(default)]
+    pub last_call_at_ms: Option<i64>,
 }
 
 impl Resources {
@@ -110,6 +113,9 @@ pub(crate) struct Observer {
     /// This server run, as the `part` of its rollups.
     pub part: String,
     pub retention: Retention,
+    /// Last calls read from the store (by label), for functions not called
+    /// since the server started.
+    pub last_calls: std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>,
 }
 
 impl Observer {
@@ -119,6 +125,7 @@ impl Observer {
             stream: broadcast::channel(16).0,
             part: crate::new_id("run"),
             retention,
+            last_calls: Default::default(),
         }
     }
 }
@@ -205,54 +212,91 @@ impl Engine {
 
     /// A snapshot of the last second and minute, system-wide and per function.
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_where(None)
+    }
+
+    /// The snapshot as someone who sees only the functions `visible`
+    /// accepts (by label) would: its `system` block sums those functions
+    /// only (merged, so its percentiles are exact), and sandbox counts by
+    /// backend, which cover every namespace, are left out. `None`: all.
+    pub fn snapshot_where(&self, visible: Option<&dyn Fn(&str) -> bool>) -> Snapshot {
         let now = now_s();
-        let resources = self.resources();
+        let mut resources = self.resources();
         let metrics = &self.inner.recorder.metrics;
+        let sees = |label: &str| visible.is_none_or(|v| v(label));
         // (queued, active, idle) per function.
         let queues: BTreeMap<String, (usize, usize, usize)> = {
             let st = self.inner.lock();
             st.functions
                 .iter()
                 .map(|(id, fs)| (id.to_string(), (fs.queue.len(), fs.active, fs.idle.len())))
+                .filter(|(label, _)| sees(label))
                 .collect()
         };
-        let functions: Vec<String> = queues.keys().cloned().collect();
-        let snap = |scope: Scope| {
-            let (queues, res) = match &scope {
-                Scope::System => (
-                    queues
-                        .values()
-                        .fold((0, 0, 0), |a, q| (a.0 + q.0, a.1 + q.1, a.2 + q.2)),
-                    resources.total(),
-                ),
-                Scope::Function(name) => (
-                    queues.get(name).copied().unwrap_or_default(),
-                    resources.functions.get(name).cloned().unwrap_or_default(),
-                ),
-            };
-            let (queued, active, idle) = queues;
+        if visible.is_some() {
+            resources.functions.retain(|label, _| sees(label));
+            resources.sandboxes.clear();
+        }
+        let mut all: Vec<String> = queues.keys().cloned().collect();
+        if let Ok(agg) = metrics.aggregator.lock() {
+            all.extend(agg.functions().into_iter().filter(|l| sees(l)));
+        }
+        all.sort();
+        all.dedup();
+        // Read under the locks, used after them (`metrics.window` locks
+        // the aggregator again).
+        let last_calls: BTreeMap<&str, Option<i64>> = {
+            let seeded = self.inner.observer.last_calls.lock().ok();
+            let agg = metrics.aggregator.lock().ok();
+            all.iter()
+                .map(|l| {
+                    let t = agg.as_ref().and_then(|a| a.last_call_ms(l)).or_else(|| {
+                        seeded
+                            .as_ref()
+                            .and_then(|s| s.get(l.as_str()).copied().flatten())
+                    });
+                    (l.as_str(), t)
+                })
+                .collect()
+        };
+        let function = |label: &str| {
+            let scope = Scope::function(label);
+            let (queued, active, idle) = queues.get(label).copied().unwrap_or_default();
             FunctionSnapshot {
                 last_second: metrics.window(&scope, now - 1, now).stats(1.0),
                 last_minute: metrics.window(&scope, now - 60, now).stats(60.0),
                 queued,
                 active,
                 idle,
-                resources: res,
+                resources: resources.functions.get(label).cloned().unwrap_or_default(),
+                last_call_at_ms: last_calls.get(label).copied().flatten(),
             }
         };
-        let mut all: Vec<String> = functions;
-        if let Ok(agg) = metrics.aggregator.lock() {
-            all.extend(agg.functions());
-        }
-        all.sort();
-        all.dedup();
+        let functions: BTreeMap<String, FunctionSnapshot> =
+            all.iter().map(|l| (l.clone(), function(l))).collect();
+        let window = |from: i64, to: i64| match visible {
+            None => metrics.window(&Scope::System, from, to),
+            Some(_) => all.iter().fold(Bucket::default(), |mut b, l| {
+                b.merge(&metrics.window(&Scope::function(l.as_str()), from, to));
+                b
+            }),
+        };
+        let (queued, active, idle) = queues
+            .values()
+            .fold((0, 0, 0), |a, q| (a.0 + q.0, a.1 + q.1, a.2 + q.2));
+        let system = FunctionSnapshot {
+            last_second: window(now - 1, now).stats(1.0),
+            last_minute: window(now - 60, now).stats(60.0),
+            queued,
+            active,
+            idle,
+            resources: resources.total(),
+            last_call_at_ms: functions.values().filter_map(|f| f.last_call_at_ms).max(),
+        };
         Snapshot {
             at_ms: ignis_core::now_ms(),
-            system: snap(Scope::System),
-            functions: all
-                .iter()
-                .map(|n| (n.clone(), snap(Scope::function(n.as_str()))))
-                .collect(),
+            system,
+            functions,
             resources,
             records_dropped: self
                 .inner
@@ -261,6 +305,55 @@ impl Engine {
                 .dropped
                 .load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// When `function` was last called (Unix ms): from the calls counted
+    /// since the server started, else its newest stored invocation record
+    /// (looked up once, then remembered).
+    pub async fn last_call_ms(
+        &self,
+        function: &ignis_core::FunctionId,
+    ) -> Result<Option<i64>, ignis_store::StoreError> {
+        let label = function.to_string();
+        let counted = self
+            .inner
+            .recorder
+            .metrics
+            .aggregator
+            .lock()
+            .ok()
+            .and_then(|a| a.last_call_ms(&label));
+        if counted.is_some() {
+            return Ok(counted);
+        }
+        if let Some(known) = self
+            .inner
+            .observer
+            .last_calls
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&label).copied())
+        {
+            return Ok(known);
+        }
+        let stored = self.inner.store.last_invocation_ms(function).await?;
+        if let Ok(mut s) = self.inner.observer.last_calls.lock() {
+            s.insert(label, stored);
+        }
+        Ok(stored)
+    }
+
+    /// Merged calls of several scopes over the last `seconds`.
+    pub async fn bucket_of(
+        &self,
+        scopes: &[Scope],
+        seconds: i64,
+    ) -> Result<Bucket, ignis_store::StoreError> {
+        let mut merged = Bucket::default();
+        for scope in scopes {
+            merged.merge(&self.bucket(scope, seconds).await?);
+        }
+        Ok(merged)
     }
 
     /// Stats of `scope` over the last `seconds` (the current

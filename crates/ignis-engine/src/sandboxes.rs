@@ -69,6 +69,9 @@ pub(crate) struct SandboxRecord {
     pub life: Lifecycle,
     /// `None` while it boots.
     pub handle: Option<Arc<dyn SandboxHandle>>,
+    pub created: tokio::time::Instant,
+    /// Calls handed to it.
+    pub calls: u64,
 }
 
 /// The records of every live sandbox.
@@ -89,6 +92,8 @@ impl Sandboxes {
                 memory_mb,
                 life: Lifecycle::new(id.as_str()),
                 handle: None,
+                created: tokio::time::Instant::now(),
+                calls: 0,
             },
         );
         id
@@ -108,6 +113,13 @@ impl Sandboxes {
     pub fn go(&mut self, id: &SandboxId, to: SandboxState) {
         if let Some(r) = self.records.get_mut(id) {
             r.life.go(to);
+        }
+    }
+
+    /// Counts `n` calls handed to it.
+    pub fn served(&mut self, id: &SandboxId, n: usize) {
+        if let Some(r) = self.records.get_mut(id) {
+            r.calls += n as u64;
         }
     }
 

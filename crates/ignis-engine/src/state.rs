@@ -94,6 +94,8 @@ pub static TRANSITIONS: [AtomicU64; 7] = [
 pub struct Lifecycle {
     id: String,
     state: SandboxState,
+    /// When it entered `state`.
+    since: tokio::time::Instant,
 }
 
 impl Lifecycle {
@@ -102,11 +104,17 @@ impl Lifecycle {
         Self {
             id: id.to_string(),
             state: SandboxState::Booting,
+            since: tokio::time::Instant::now(),
         }
     }
 
     pub fn state(&self) -> SandboxState {
         self.state
+    }
+
+    /// When it entered its current state.
+    pub fn since(&self) -> tokio::time::Instant {
+        self.since
     }
 
     /// Moves to `to`, or returns a typed error and stays put.
@@ -120,6 +128,7 @@ impl Lifecycle {
         tracing::trace!(sandbox = %self.id, from = self.state.as_str(), to = to.as_str(), "transition");
         TRANSITIONS[to.index()].fetch_add(1, Ordering::Relaxed);
         self.state = to;
+        self.since = tokio::time::Instant::now();
         Ok(())
     }
 

@@ -234,6 +234,9 @@ pub struct Aggregator {
     series: HashMap<String, Series>,
     /// Newest last.
     recent_errors: VecDeque<RecentError>,
+    /// When each function (by label) was last called, Unix ms: kept past
+    /// the 15 minutes of series, for as long as the server runs.
+    last_call_ms: HashMap<String, i64>,
 }
 
 impl Aggregator {
@@ -264,6 +267,12 @@ impl Aggregator {
         self.system.bucket(second).observe(r);
         // No allocation for a function already in memory (the common case).
         let label = r.label();
+        match self.last_call_ms.get_mut(&*label) {
+            Some(t) => *t = (*t).max(r.started_at_ms),
+            None => {
+                self.last_call_ms.insert(label.to_string(), r.started_at_ms);
+            }
+        }
         match self.series.get_mut(&*label) {
             Some(series) => series.bucket(second).observe(r),
             None => self
@@ -290,6 +299,17 @@ impl Aggregator {
             Scope::Function(f) => self.series.get(f),
         };
         series.map(|s| s.merged(from, to)).unwrap_or_default()
+    }
+
+    /// When the function labelled `label` was last called since the
+    /// server started (Unix ms).
+    pub fn last_call_ms(&self, label: &str) -> Option<i64> {
+        self.last_call_ms.get(label).copied()
+    }
+
+    /// Forgets a deleted function's last call.
+    pub fn forget(&mut self, label: &str) {
+        self.last_call_ms.remove(label);
     }
 
     /// Functions with calls in memory.

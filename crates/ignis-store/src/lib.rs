@@ -105,6 +105,9 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<InvocationRecord>, StoreError>;
 
+    /// When the function's newest kept invocation started (Unix ms).
+    async fn last_invocation_ms(&self, function: &FunctionId) -> Result<Option<i64>, StoreError>;
+
     /// The kept versions of a function, newest first.
     async fn list_versions(&self, id: &FunctionId) -> Result<Vec<FunctionVersion>, StoreError>;
 
@@ -157,6 +160,19 @@ pub trait Store: Send + Sync + 'static {
     /// existed and was not revoked yet.
     async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError>;
     /// Records when keys were last used (coalesced, written in one go).
+    async fn insert_aws_credential(
+        &self,
+        credential: &ignis_core::auth::AwsCredentialRecord,
+    ) -> Result<(), StoreError>;
+    async fn list_aws_credentials(
+        &self,
+    ) -> Result<Vec<ignis_core::auth::AwsCredentialRecord>, StoreError>;
+    /// Revokes one access key id; false when it was not active.
+    async fn revoke_aws_credential(
+        &self,
+        access_key_id: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
     async fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StoreError>;
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;

@@ -628,6 +628,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn last_invocation_ms(&self, function: &FunctionId) -> Result<Option<i64>, StoreError> {
+        let function = function.clone();
+        self.run(move |conn, _| {
+            // The (namespace, function, started_at_ms) index answers this
+            // without a scan.
+            conn.query_row(
+                "SELECT MAX(started_at_ms) FROM invocations WHERE namespace = ?1 AND function = ?2",
+                params![function.namespace, function.name],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map_err(Into::into)
+        })
+        .await
+    }
+
     async fn list_versions(&self, id: &FunctionId) -> Result<Vec<FunctionVersion>, StoreError> {
         let id = id.clone();
         self.run(move |conn, _| {
@@ -849,6 +864,61 @@ impl Store for SqliteStore {
             )?;
             tx.execute("DELETE FROM sessions WHERE key_id = ?1", [&id])?;
             tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn insert_aws_credential(
+        &self,
+        credential: &ignis_core::auth::AwsCredentialRecord,
+    ) -> Result<(), StoreError> {
+        let c = credential.clone();
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO aws_credentials (access_key_id, key_id, created_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![c.access_key_id, c.key_id, c.created_at_ms, c.revoked_at_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_aws_credentials(
+        &self,
+    ) -> Result<Vec<ignis_core::auth::AwsCredentialRecord>, StoreError> {
+        self.run(|conn, _| {
+            let rows = conn
+                .prepare(
+                    "SELECT access_key_id, key_id, created_at, revoked_at FROM aws_credentials
+                     ORDER BY created_at, access_key_id",
+                )?
+                .query_map([], |r| {
+                    Ok(ignis_core::auth::AwsCredentialRecord {
+                        access_key_id: r.get(0)?,
+                        key_id: r.get(1)?,
+                        created_at_ms: r.get(2)?,
+                        revoked_at_ms: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn revoke_aws_credential(
+        &self,
+        access_key_id: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let id = access_key_id.to_string();
+        self.run(move |conn, _| {
+            let n = conn.execute(
+                "UPDATE aws_credentials SET revoked_at = ?2 WHERE access_key_id = ?1 AND revoked_at IS NULL",
+                params![id, at_ms],
+            )?;
             Ok(n > 0)
         })
         .await

@@ -39,6 +39,7 @@ fn whoami_of(p: &Principal, csrf: Option<String>) -> WhoAmI {
         namespaces: p.namespaces.clone(),
         via: match p.via {
             Via::Key => "key",
+            Via::Sigv4 => "sigv4",
             Via::Session => "session",
             Via::Disabled => "disabled",
         }

@@ -76,3 +76,30 @@ pub async fn pools(State(state): State<SharedState>, Caller(caller): Caller) -> 
     });
     Json(pools)
 }
+
+/// A function's sandboxes, one by one.
+#[derive(Serialize, serde::Deserialize, ToSchema)]
+pub struct SandboxList {
+    /// Newest first: id, version, backend, state, reserved memory, age,
+    /// time in the current state, calls handed to it.
+    #[schema(value_type = Vec<Object>)]
+    pub sandboxes: Vec<ignis_engine::SandboxInfo>,
+}
+
+#[utoipa::path(get, path = "/api/v1/functions/{name}/sandboxes", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 200, description = "The function's live sandboxes (booting, initializing, idle, busy, draining)", body = SandboxList),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such function", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn sandboxes(
+    State(state): State<SharedState>,
+    crate::extract::Fid(id): crate::extract::Fid,
+) -> crate::ApiResult<Json<SandboxList>> {
+    crate::handlers::functions::lookup(&state, &id)?;
+    Ok(Json(SandboxList {
+        sandboxes: state.engine.sandboxes_of(&id),
+    }))
+}

@@ -17,7 +17,6 @@ use ignis_metrics::WindowStats;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use ignis_auth::Principal;
 use ignis_core::{FunctionId, Scope};
 
 use crate::extract::{Caller, Fid};
@@ -59,6 +58,9 @@ pub struct FunctionSummary {
     pub stats: WindowStats,
     #[schema(value_type = Object)]
     pub resources: FunctionResources,
+    /// When it was last called (Unix ms), in or before the window; `null`
+    /// when no call is kept.
+    pub last_call_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,18 +101,16 @@ pub async fn summary(
 ) -> ApiResult<Json<Summary>> {
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
     let window = window_of(params.window.as_deref(), 300)?;
-    let resources = state.engine.resources();
+    let mut resources = state.engine.resources();
     let engine = &state.engine;
-    let system_resources = resources.total();
-    let system = FunctionSummary {
-        stats: engine.window(&Scope::System, window).await?,
-        resources: system_resources,
-    };
+    let visible: Vec<std::sync::Arc<ignis_core::Function>> = state
+        .registry
+        .list()
+        .into_iter()
+        .filter(|f| caller.principal.sees(&f.namespace))
+        .collect();
     let mut functions = BTreeMap::new();
-    for f in state.registry.list() {
-        if !caller.principal.sees(&f.namespace) {
-            continue;
-        }
+    for f in &visible {
         let label = f.label();
         functions.insert(
             label.to_string(),
@@ -121,9 +121,31 @@ pub async fn summary(
                     .get(&*label)
                     .cloned()
                     .unwrap_or_default(),
+                last_call_at_ms: engine.last_call_ms(&f.id()).await?,
             },
         );
     }
+    // A key limited to some namespaces sees totals of those only.
+    let system_stats = if caller.principal.namespaces.is_all() {
+        engine.window(&Scope::System, window).await?
+    } else {
+        resources
+            .functions
+            .retain(|label, _| functions.contains_key(label));
+        let scopes: Vec<Scope> = visible
+            .iter()
+            .map(|f| Scope::function(f.label().into_owned()))
+            .collect();
+        engine
+            .bucket_of(&scopes, window)
+            .await?
+            .stats(window as f64)
+    };
+    let system = FunctionSummary {
+        stats: system_stats,
+        resources: resources.total(),
+        last_call_at_ms: functions.values().filter_map(|f| f.last_call_at_ms).max(),
+    };
     Ok(Json(Summary {
         window_s: window,
         system,
@@ -195,28 +217,6 @@ pub async fn series(
     }))
 }
 
-/// A snapshot as `caller` may see it: only functions of its namespaces.
-fn visible_snapshot(json: &str, caller: &Principal) -> String {
-    if caller.namespaces.is_all() {
-        return json.to_string();
-    }
-    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(json) else {
-        return String::new();
-    };
-    let keep = |label: &String| caller.sees(&FunctionId::parse(label).namespace);
-    if let Some(map) = v.get_mut("functions").and_then(|f| f.as_object_mut()) {
-        map.retain(|k, _| keep(k));
-    }
-    if let Some(map) = v
-        .get_mut("resources")
-        .and_then(|r| r.get_mut("functions"))
-        .and_then(|f| f.as_object_mut())
-    {
-        map.retain(|k, _| keep(k));
-    }
-    v.to_string()
-}
-
 #[utoipa::path(get, path = "/api/v1/metrics/stream", tag = "metrics",
     responses(
         (status = 200, description = "Server-Sent Events: one JSON snapshot (system, functions, resources) per second", content_type = "text/event-stream"),
@@ -229,26 +229,39 @@ pub async fn stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let principal = caller.principal;
     let rx = state.engine.subscribe();
-    let first = serde_json::to_string(&state.engine.snapshot()).unwrap_or_default();
-    let first = visible_snapshot(&first, &principal);
+    let engine = state.engine.clone();
+    // The one snapshot every unrestricted viewer shares, or one built for a
+    // key limited to some namespaces (its functions, its totals).
+    let visible = move |json: &str, engine: &ignis_engine::Engine| -> String {
+        if principal.namespaces.is_all() {
+            return json.to_string();
+        }
+        let sees = |label: &str| principal.sees(&FunctionId::parse(label).namespace);
+        serde_json::to_string(&engine.snapshot_where(Some(&sees))).unwrap_or_default()
+    };
+    let first = serde_json::to_string(&engine.snapshot()).unwrap_or_default();
+    let first = visible(&first, &engine);
     let first =
         futures::stream::once(async move { Ok(Event::default().event("snapshot").data(first)) });
-    let rest = futures::stream::unfold((rx, principal), |(mut rx, principal)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(json) => {
-                    let data = visible_snapshot(&json, &principal);
-                    return Some((
-                        Ok(Event::default().event("snapshot").data(data)),
-                        (rx, principal),
-                    ));
+    let rest = futures::stream::unfold(
+        (rx, visible, engine),
+        |(mut rx, visible, engine)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(json) => {
+                        let data = visible(&json, &engine);
+                        return Some((
+                            Ok(Event::default().event("snapshot").data(data)),
+                            (rx, visible, engine),
+                        ));
+                    }
+                    // A slow client skips snapshots rather than slowing anyone.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
-                // A slow client skips snapshots rather than slowing anyone.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
-        }
-    });
+        },
+    );
     Sse::new(futures::StreamExt::chain(first, rest))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

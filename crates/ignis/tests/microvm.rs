@@ -83,7 +83,11 @@ fn qemu_cmdlines() -> Vec<String> {
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.starts_with("qemu"))
+        .filter(|c| {
+            // The program may be named by path (`/usr/bin/qemu-system-x86_64`).
+            let program = c.split(' ').next().unwrap_or("");
+            program.rsplit('/').next().unwrap_or("").starts_with("qemu")
+        })
         .collect()
 }
 
@@ -200,7 +204,12 @@ fn functions_behave_the_same_in_microvms() {
             "{name}: guest clock {clock}, host {now}"
         );
         let sandbox = sandbox_of(&s, name, &r);
-        let cmdline = vm_cmdline(&sandbox).expect("the VM runs");
+        let cmdline = vm_cmdline(&sandbox).unwrap_or_else(|| {
+            panic!(
+                "{name}: the VM of sandbox {sandbox:?} runs; QEMU processes: {:?}",
+                qemu_cmdlines()
+            )
+        });
         assert!(
             cmdline.contains("-incoming defer"),
             "{name} was not restored: {cmdline}"

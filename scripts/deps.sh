@@ -13,6 +13,8 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v python3 >/dev/null || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)
+# The web console is built with npm (esbuild; web/package-lock.json).
+command -v npm >/dev/null || need+=(npm)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 # The microVM backend: QEMU, a kernel to boot, busybox for the initramfs.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)

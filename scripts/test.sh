@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, the bootstraps' unit tests,
-# and the Rust tests (unit, API, engine, and real-Docker end-to-end tests).
+# the web console's build and unit tests, the Rust tests (unit, API,
+# engine, and real-Docker end-to-end tests), and the console's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
+bash scripts/test-deps.sh
 export IGNIS_IMAGE_DIR="$PWD/ignis-data/images"
+
+# First: the ignis binary embeds web/dist when it is built.
+echo "== web console: install, build, unit tests"
+(cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
@@ -23,3 +29,6 @@ node --test runtimes/node/
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== web console: browser test (Chromium, the server with the console built in)"
+(cd web && IGNIS_BIN="$PWD/../target/debug/ignis" npm run e2e)

@@ -60,7 +60,11 @@ export async function errorOf(res, text) {
   } catch {
     // not JSON: fall through
   }
-  return new ApiError(res.status, res.status === 502 ? 'BackendUnavailable' : 'Internal', body.slice(0, 300) || res.statusText || `HTTP ${res.status}`);
+  return new ApiError(
+    res.status,
+    res.status === 502 ? 'BackendUnavailable' : 'Internal',
+    body.slice(0, 300) || res.statusText || `HTTP ${res.status}`,
+  );
 }
 
 /**

@@ -21,7 +21,10 @@ test('config fields and env keys, code first', () => {
     config: { ...v1.config, memory_mb: 256, route: '/hi', env: { A: '1', B: 'changed', C: '3' } },
   };
   const changes = diffVersions(v1, v2);
-  assert.deepEqual(changes.map((c) => c.field), ['code', 'memory_mb', 'route', 'env.B', 'env.C']);
+  assert.deepEqual(
+    changes.map((c) => c.field),
+    ['code', 'memory_mb', 'route', 'env.B', 'env.C'],
+  );
   assert.deepEqual(changes.map(describeChange), [
     'code changed (aaaa1111bbbb → cccc3333dddd)',
     'memory_mb: 128 → 256',

@@ -1,8 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  formatMs, formatBytes, formatPercent, formatRate, formatCount, formatUsd, formatCores, formatPercentiles,
-  formatTime, formatRelative, formatSeconds, formatMiB, formatUnit, sig, shortHash, fnLabel, parseLabel, NONE,
+  formatMs,
+  formatBytes,
+  formatPercent,
+  formatRate,
+  formatCount,
+  formatUsd,
+  formatCores,
+  formatPercentiles,
+  formatTime,
+  formatRelative,
+  formatSeconds,
+  formatMiB,
+  formatUnit,
+  sig,
+  shortHash,
+  fnLabel,
+  parseLabel,
+  NONE,
 } from '../src/lib/format.js';
 
 test('significant digits without exponents or trailing zeros', () => {
@@ -103,4 +119,18 @@ test('hashes and labels', () => {
   assert.equal(fnLabel('team-a', 'hello'), 'team-a/hello');
   assert.deepEqual(parseLabel('team-a/hello'), { namespace: 'team-a', name: 'hello' });
   assert.deepEqual(parseLabel('hello'), { namespace: 'default', name: 'hello' });
+});
+
+test('axis ticks are short, time ticks follow the range', async () => {
+  const { formatTick, timeTickFormatter } = await import('../src/lib/format.js');
+  assert.equal(formatTick('rps', 0.5), '0.5/s');
+  assert.equal(formatTick('percent', 0.5), '50 %');
+  assert.equal(formatTick('ms', 250), '250 ms');
+  assert.equal(formatTick('count', 12000), '12k');
+  assert.equal(formatTick('count', null), '');
+  const t = Date.UTC(2026, 11, 1, 23, 45, 58) / 1000;
+  assert.equal(timeTickFormatter(300, { timeZone: 'UTC', locale: 'en-GB' })(t), '23:45:58');
+  assert.equal(timeTickFormatter(3600, { timeZone: 'UTC', locale: 'en-GB' })(t), '23:45');
+  assert.equal(timeTickFormatter(300, { timeZone: 'UTC', locale: 'en-GB', wholeMinutes: true })(t), '23:45');
+  assert.match(timeTickFormatter(7 * 86400, { timeZone: 'UTC', locale: 'en-US' })(t), /Dec 1/);
 });

@@ -41,7 +41,18 @@ test('wraps around many times', () => {
 });
 
 test('mergeByTime: sorted, newer wins, capped', () => {
-  const older = [{ t: 1, v: 'old' }, { t: 2, v: 'old' }, { t: 3, v: 'old' }];
-  const newer = [{ t: 3, v: 'new' }, { t: 4, v: 'new' }];
-  assert.deepEqual(mergeByTime(older, newer, 3), [{ t: 2, v: 'old' }, { t: 3, v: 'new' }, { t: 4, v: 'new' }]);
+  const older = [
+    { t: 1, v: 'old' },
+    { t: 2, v: 'old' },
+    { t: 3, v: 'old' },
+  ];
+  const newer = [
+    { t: 3, v: 'new' },
+    { t: 4, v: 'new' },
+  ];
+  assert.deepEqual(mergeByTime(older, newer, 3), [
+    { t: 2, v: 'old' },
+    { t: 3, v: 'new' },
+    { t: 4, v: 'new' },
+  ]);
 });

@@ -22,7 +22,10 @@ test('function pages: namespace, name, tab', () => {
   assert.deepEqual(parseRoute('/functions/default/hello').params, { namespace: 'default', name: 'hello', tab: 'code' });
   assert.deepEqual(parseRoute('/functions/team-a/hello/monitor').params, { namespace: 'team-a', name: 'hello', tab: 'monitor' });
   assert.deepEqual(parseRoute('/functions/default/hello/edit'), {
-    name: 'edit', params: { namespace: 'default', name: 'hello' }, query: {}, path: '/functions/default/hello/edit',
+    name: 'edit',
+    params: { namespace: 'default', name: 'hello' },
+    query: {},
+    path: '/functions/default/hello/edit',
   });
   const r = parseRoute('/functions/default/hello/invocations', '?id=inv-1&status=error');
   assert.equal(r.params.tab, 'invocations');

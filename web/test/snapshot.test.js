@@ -5,9 +5,27 @@ import { sortRows, matches } from '../src/lib/table.js';
 import { fileTree, checkFilePath, languageOf, newFileName, TEMPLATES } from '../src/lib/templates.js';
 
 const stats = (o = {}) => ({
-  requests: 0, rps: 0, success: 0, errors: 0, error_rate: 0, errors_by_type: {}, timeouts: 0, throttled: 0,
-  cold_starts: 0, stem_starts: 0, cold_start_rate: 0, p50_ms: null, p90_ms: null, p99_ms: null, max_ms: null,
-  mean_ms: null, mean_init_ms: null, concurrency: 0, mean_cpu_ms: null, mean_peak_memory_bytes: null, ...o,
+  requests: 0,
+  rps: 0,
+  success: 0,
+  errors: 0,
+  error_rate: 0,
+  errors_by_type: {},
+  timeouts: 0,
+  throttled: 0,
+  cold_starts: 0,
+  stem_starts: 0,
+  cold_start_rate: 0,
+  p50_ms: null,
+  p90_ms: null,
+  p99_ms: null,
+  max_ms: null,
+  mean_ms: null,
+  mean_init_ms: null,
+  concurrency: 0,
+  mean_cpu_ms: null,
+  mean_peak_memory_bytes: null,
+  ...o,
 });
 
 // The shape of one `event: snapshot` of /api/v1/metrics/stream.
@@ -16,26 +34,35 @@ const snap = {
   system: {
     last_second: stats({ requests: 3, rps: 3, p99_ms: 12.5, errors: 1, errors_by_type: { FunctionError: 1 } }),
     last_minute: stats({ requests: 40 }),
-    queued: 2, active: 1, idle: 1,
+    queued: 2,
+    active: 1,
+    idle: 1,
     resources: { sandboxes: 2, memory_bytes: 10862592, cpu_seconds: 0.07, cpu_cores: 0.1 },
   },
   functions: {
     hello: {
-      last_second: stats({ requests: 3 }), last_minute: stats(), queued: 2, active: 1, idle: 1,
+      last_second: stats({ requests: 3 }),
+      last_minute: stats(),
+      queued: 2,
+      active: 1,
+      idle: 1,
       resources: { sandboxes: 2, memory_bytes: 10862592, cpu_seconds: 0.07, cpu_cores: 0.1 },
     },
   },
   resources: {
     sampled_at_ms: 1796168789460,
     host: { cpu_ratio: 0.025, cores: 2, memory_total_bytes: 25275990016, memory_used_bytes: 591355904, load1: 0.15 },
-    functions: {}, sandboxes: { docker: { idle: 1, stem: 2 } }, memory_reserved_mb: 384, memory_budget_mb: 12052,
+    functions: {},
+    sandboxes: { docker: { idle: 1, stem: 2 } },
+    memory_reserved_mb: 384,
+    memory_budget_mb: 12052,
   },
   records_dropped: 0,
 };
 
 test('a snapshot becomes a compact point', () => {
   const p = snapshotPoint(snap);
-  assert.equal(p.t, 1796168789);
+  assert.equal(p.t, 1796168788, 'the last complete second');
   assert.equal(p.sys.requests, 3);
   assert.deepEqual(p.sys.errors_by_type, { FunctionError: 1 });
   assert.equal(p.queued, 2);
@@ -48,7 +75,12 @@ test('a snapshot becomes a compact point', () => {
 });
 
 test('series points: system or one function', () => {
-  const series = { points: [{ t: 10, ...stats({ requests: 5 }) }, { t: 11, ...stats() }] };
+  const series = {
+    points: [
+      { t: 10, ...stats({ requests: 5 }) },
+      { t: 11, ...stats() },
+    ],
+  };
   const sys = seriesPoints(series);
   assert.equal(sys[0].sys.requests, 5);
   assert.equal(sys[0].sys.errors_by_type, null, 'empty maps become null');
@@ -66,7 +98,11 @@ test('merging a backfilled point with a live one keeps what each knows', () => {
 });
 
 test('grid columns: gaps are null, points fall in their slot', () => {
-  const pts = [{ t: 100, v: 1 }, { t: 102, v: 3 }, { t: 50, v: 9 }];
+  const pts = [
+    { t: 100, v: 1 },
+    { t: 102, v: 3 },
+    { t: 50, v: 9 },
+  ];
   const [xs, vs] = gridColumns(pts, [(p) => p.v], { from: 100, to: 103, step: 1 });
   assert.deepEqual(xs, [100, 101, 102, 103]);
   assert.deepEqual(vs, [1, null, 3, null]);
@@ -76,9 +112,19 @@ test('grid columns: gaps are null, points fall in their slot', () => {
 });
 
 test('sums and error types', () => {
-  const pts = [{ n: 1, e: { Timeout: 1 } }, { n: null, e: { FunctionError: 2, Timeout: 2 } }, { n: 4, e: null }];
-  assert.equal(sumOf(pts, (p) => p.n), 5);
-  assert.deepEqual(errorTypes(pts, (p) => p.e), ['Timeout', 'FunctionError']);
+  const pts = [
+    { n: 1, e: { Timeout: 1 } },
+    { n: null, e: { FunctionError: 2, Timeout: 2 } },
+    { n: 4, e: null },
+  ];
+  assert.equal(
+    sumOf(pts, (p) => p.n),
+    5,
+  );
+  assert.deepEqual(
+    errorTypes(pts, (p) => p.e),
+    ['Timeout', 'FunctionError'],
+  );
 });
 
 test('series steps follow the server rules', () => {
@@ -91,11 +137,25 @@ test('series steps follow the server rules', () => {
 });
 
 test('table sorting: nulls last either way, ties stable', () => {
-  const rows = [{ n: 'b', v: 2 }, { n: 'a', v: null }, { n: 'c', v: 2 }, { n: 'd', v: 1 }];
+  const rows = [
+    { n: 'b', v: 2 },
+    { n: 'a', v: null },
+    { n: 'c', v: 2 },
+    { n: 'd', v: 1 },
+  ];
   const tie = (r) => r.n;
-  assert.deepEqual(sortRows(rows, 'v', 'desc', tie).map((r) => r.n), ['b', 'c', 'd', 'a']);
-  assert.deepEqual(sortRows(rows, 'v', 'asc', tie).map((r) => r.n), ['d', 'b', 'c', 'a']);
-  assert.deepEqual(sortRows(rows, 'n', 'desc').map((r) => r.n), ['d', 'c', 'b', 'a']);
+  assert.deepEqual(
+    sortRows(rows, 'v', 'desc', tie).map((r) => r.n),
+    ['b', 'c', 'd', 'a'],
+  );
+  assert.deepEqual(
+    sortRows(rows, 'v', 'asc', tie).map((r) => r.n),
+    ['d', 'b', 'c', 'a'],
+  );
+  assert.deepEqual(
+    sortRows(rows, 'n', 'desc').map((r) => r.n),
+    ['d', 'c', 'b', 'a'],
+  );
   assert.equal(matches('hel py', ['hello', 'python3']), true);
   assert.equal(matches('node', ['hello', 'python3']), false);
   assert.equal(matches('', []), true);
@@ -103,8 +163,14 @@ test('table sorting: nulls last either way, ties stable', () => {
 
 test('file tree, paths and templates', () => {
   const tree = fileTree(['main.py', 'lib/b.py', 'lib/a.py', 'README']);
-  assert.deepEqual(tree.map((n) => n.name), ['lib', 'main.py', 'README']);
-  assert.deepEqual(tree[0].children.map((n) => n.path), ['lib/a.py', 'lib/b.py']);
+  assert.deepEqual(
+    tree.map((n) => n.name),
+    ['lib', 'main.py', 'README'],
+  );
+  assert.deepEqual(
+    tree[0].children.map((n) => n.path),
+    ['lib/a.py', 'lib/b.py'],
+  );
   assert.equal(checkFilePath('lib/a.py'), null);
   for (const bad of ['', '/a', 'a/../b', 'a\\b', 'c:x', 'a//b']) assert.notEqual(checkFilePath(bad), null, bad);
   assert.equal(languageOf('x/index.mjs'), 'javascript');

@@ -12,7 +12,10 @@ test('parses named events with JSON data, as the server sends them', () => {
 
 test('joins multi-line data, defaults the event name, ignores comments', () => {
   const events = parseSse(': keep-alive\n\ndata: a\ndata: b\n\n');
-  assert.deepEqual(events.map((e) => [e.event, e.data]), [['message', 'a\nb']]);
+  assert.deepEqual(
+    events.map((e) => [e.event, e.data]),
+    [['message', 'a\nb']],
+  );
 });
 
 test('handles chunks split anywhere, CRLF and CR line ends', () => {
@@ -20,7 +23,13 @@ test('handles chunks split anywhere, CRLF and CR line ends', () => {
   const p = new SseParser((e) => out.push(e));
   const text = 'event: snapshot\r\ndata: {"x":\r\n\r\nevent: other\rdata: 2\r\r';
   for (const ch of text) p.feed(ch);
-  assert.deepEqual(out.map((e) => [e.event, e.data]), [['snapshot', '{"x":'], ['other', '2']]);
+  assert.deepEqual(
+    out.map((e) => [e.event, e.data]),
+    [
+      ['snapshot', '{"x":'],
+      ['other', '2'],
+    ],
+  );
 });
 
 test('a CRLF split between two chunks is one line end', () => {

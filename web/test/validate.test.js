@@ -1,8 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  checkName, checkHandler, checkRoute, checkNumber, checkEnv, handlerFiles, checkHandlerFile,
-  validateFunctionForm, formFromFunction, configPatch, checkEventName, checkKeyName, parseJson, LIMITS,
+  checkName,
+  checkHandler,
+  checkRoute,
+  checkNumber,
+  checkEnv,
+  handlerFiles,
+  checkHandlerFile,
+  validateFunctionForm,
+  formFromFunction,
+  configPatch,
+  checkEventName,
+  checkKeyName,
+  parseJson,
+  LIMITS,
 } from '../src/lib/validate.js';
 
 test('names: the server rule ^[a-z0-9][a-z0-9_-]{0,63}$', () => {
@@ -56,13 +68,25 @@ test('the defaults are the server defaults', () => {
 });
 
 test('environment variables: names, reserved prefixes, NUL, duplicates, 4096 bytes', () => {
-  assert.deepEqual(checkEnv([{ key: 'A', value: '1' }, { key: '', value: '' }]).env, { A: '1' });
+  assert.deepEqual(
+    checkEnv([
+      { key: 'A', value: '1' },
+      { key: '', value: '' },
+    ]).env,
+    { A: '1' },
+  );
   assert.match(checkEnv([{ key: '1A', value: '' }]).rowErrors[0], /not starting with a digit/);
   assert.match(checkEnv([{ key: 'IGNIS_X', value: '' }]).rowErrors[0], /reserved/);
   assert.match(checkEnv([{ key: 'AWS_LAMBDA_X', value: '' }]).rowErrors[0], /reserved/);
   assert.equal(checkEnv([{ key: 'AWS_REGION', value: 'x' }]).rowErrors[0], undefined);
   assert.match(checkEnv([{ key: 'A', value: 'a\0b' }]).rowErrors[0], /NUL/);
-  assert.match(checkEnv([{ key: 'A', value: '1' }, { key: 'A', value: '2' }]).rowErrors[1], /twice/);
+  assert.match(
+    checkEnv([
+      { key: 'A', value: '1' },
+      { key: 'A', value: '2' },
+    ]).rowErrors[1],
+    /twice/,
+  );
   // Bytes, not characters: "é" is 2 bytes.
   const exactly = checkEnv([{ key: 'K', value: 'é'.repeat(2047) + 'x' }]);
   assert.equal(exactly.total, 4096);
@@ -117,15 +141,32 @@ test('the whole form: the handler file must be in the code', () => {
 
 test('an edit sends only what changed', () => {
   const current = {
-    runtime: 'python3', handler: 'main.handler', backend: 'docker', timeout_ms: 3000, memory_mb: 128, cpus: 0.5,
-    route: null, http_auth: 'key', env: { A: '1', B: '2' }, min_warm: 0, max_concurrency: 10, keep_alive_s: 600,
-    queue_timeout_ms: 10000, batch_max_size: 1, batch_max_wait_ms: 0, batch_concurrent: false,
+    runtime: 'python3',
+    handler: 'main.handler',
+    backend: 'docker',
+    timeout_ms: 3000,
+    memory_mb: 128,
+    cpus: 0.5,
+    route: null,
+    http_auth: 'key',
+    env: { A: '1', B: '2' },
+    min_warm: 0,
+    max_concurrency: 10,
+    keep_alive_s: 600,
+    queue_timeout_ms: 10000,
+    batch_max_size: 1,
+    batch_max_wait_ms: 0,
+    batch_concurrent: false,
   };
   const form = formFromFunction({ ...current, namespace: 'default', name: 'f' });
   const { config } = validateFunctionForm(form, { isNew: false });
   assert.deepEqual(configPatch(current, config), {}, 'unchanged');
   form.memory_mb = '256';
-  form.env = [{ key: 'B', value: '2' }, { key: 'A', value: '1' }, { key: 'C', value: '3' }];
+  form.env = [
+    { key: 'B', value: '2' },
+    { key: 'A', value: '1' },
+    { key: 'C', value: '3' },
+  ];
   form.route = '/hello';
   const { config: c2 } = validateFunctionForm(form, { isNew: false });
   assert.deepEqual(configPatch(current, c2), { memory_mb: 256, route: '/hello', env: { B: '2', A: '1', C: '3' } });

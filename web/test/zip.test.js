@@ -32,8 +32,15 @@ test('copies a deflated entry of another archive without inflating it', () => {
   // A deflated entry as another zip would hold it.
   const deflated = deflateRawSync(content);
   const source = {
-    name: 'blob.bin', method: 8, crc: crc32(content), compressedSize: deflated.length, size: content.length,
-    flags: 0x0008, externalAttrs: (0o100755 << 16) >>> 0, isDir: false, data: new Uint8Array(deflated),
+    name: 'blob.bin',
+    method: 8,
+    crc: crc32(content),
+    compressedSize: deflated.length,
+    size: content.length,
+    flags: 0x0008,
+    externalAttrs: (0o100755 << 16) >>> 0,
+    isDir: false,
+    data: new Uint8Array(deflated),
   };
   const out = readZip(writeZip([{ entry: source }, { name: 'index.js', data: 'exports.handler=1' }]));
   assert.equal(out[0].method, 8);
@@ -60,11 +67,14 @@ test('reads a zip made by another tool (python zipfile, when installed)', (t) =>
   const dir = mkdtempSync(join(tmpdir(), 'ignis-zip-'));
   const path = join(dir, 'py.zip');
   try {
-    execFileSync('python3', ['-c', `import zipfile
+    execFileSync('python3', [
+      '-c',
+      `import zipfile
 z = zipfile.ZipFile(${JSON.stringify(path)}, 'w', zipfile.ZIP_DEFLATED)
 z.writestr('index.js', 'exports.handler = async () => 1;\\n' * 50)
 z.writestr('dir/', '')
-z.close()`]);
+z.close()`,
+    ]);
   } catch (e) {
     if (e.code === 'ENOENT') return t.skip('python3 is not installed');
     throw e;

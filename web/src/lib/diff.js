@@ -101,9 +101,22 @@ export function describeSave(before, after) {
 }
 
 const CONFIG_KEYS = [
-  'runtime', 'handler', 'route', 'http_auth', 'backend', 'timeout_ms', 'memory_mb', 'cpus', 'env',
-  'min_warm', 'max_concurrency', 'batch_max_size', 'batch_max_wait_ms', 'batch_concurrent',
-  'queue_timeout_ms', 'keep_alive_s',
+  'runtime',
+  'handler',
+  'route',
+  'http_auth',
+  'backend',
+  'timeout_ms',
+  'memory_mb',
+  'cpus',
+  'env',
+  'min_warm',
+  'max_concurrency',
+  'batch_max_size',
+  'batch_max_wait_ms',
+  'batch_concurrent',
+  'queue_timeout_ms',
+  'keep_alive_s',
 ];
 
 /** The configuration part of a Function object. */

@@ -158,20 +158,22 @@ export function formatTime(when, opts = {}) {
   const now = new Date(opts.now ?? Date.now());
   const tz = opts.timeZone;
   const locale = opts.locale;
-  const dayOf = (x) =>
-    new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(x);
+  const dayOf = (x) => new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(x);
   const time = { hour: '2-digit', minute: '2-digit', hour12: false, timeZone: tz };
   if (opts.seconds !== false) time.second = '2-digit';
   if (dayOf(d) === dayOf(now)) {
     return new Intl.DateTimeFormat(locale, /** @type {any} */ (time)).format(d);
   }
   const sameYear = d.getUTCFullYear() === now.getUTCFullYear();
-  return new Intl.DateTimeFormat(locale, /** @type {any} */ ({
-    ...time,
-    month: 'short',
-    day: 'numeric',
-    year: sameYear ? undefined : 'numeric',
-  })).format(d);
+  return new Intl.DateTimeFormat(
+    locale,
+    /** @type {any} */ ({
+      ...time,
+      month: 'short',
+      day: 'numeric',
+      year: sameYear ? undefined : 'numeric',
+    }),
+  ).format(d);
 }
 
 /** A full timestamp for tooltips (`title`), with the time zone's name. */
@@ -226,4 +228,48 @@ export function fnLabel(namespace, name) {
 export function parseLabel(label) {
   const i = label.indexOf('/');
   return i < 0 ? { namespace: 'default', name: label } : { namespace: label.slice(0, i), name: label.slice(i + 1) };
+}
+
+/**
+ * A chart axis tick: short, the unit as a suffix ("0.5/s", "250 ms",
+ * "50 %", "10 MiB").
+ * @param {string} unit
+ * @param {number | null | undefined} v
+ */
+export function formatTick(unit, v) {
+  if (missing(v)) return '';
+  const n = /** @type {number} */ (v);
+  switch (unit) {
+    case 'rps':
+    case 'per_s':
+      return `${sig(n)}/s`;
+    case 'percent':
+      return `${sig(n * 100)} %`;
+    case 'ms':
+      return formatMs(n);
+    case 'bytes':
+      return formatBytes(n);
+    case 'cores':
+      return sig(n);
+    default:
+      return n >= 1e6 ? `${sig(n / 1e6)}M` : n >= 1e4 ? `${sig(n / 1e3)}k` : sig(n);
+  }
+}
+
+/**
+ * Time-axis ticks in the user's time zone, as fine as the visible range
+ * needs: seconds for minutes, minutes for hours, dates for days.
+ * @param {number} rangeS the visible range, seconds
+ * @param {{timeZone?: string, locale?: string, wholeMinutes?: boolean}} [opts] wholeMinutes: every tick is on a minute, so seconds are left out
+ * @returns {(unixS: number) => string}
+ */
+export function timeTickFormatter(rangeS, opts = {}) {
+  const tz = opts.timeZone;
+  const f =
+    rangeS <= 900 && !opts.wholeMinutes
+      ? new Intl.DateTimeFormat(opts.locale, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: tz })
+      : rangeS <= 2 * 86_400
+        ? new Intl.DateTimeFormat(opts.locale, { hour: '2-digit', minute: '2-digit', hour12: false, timeZone: tz })
+        : new Intl.DateTimeFormat(opts.locale, { month: 'short', day: 'numeric', hour: '2-digit', hour12: false, timeZone: tz });
+  return (s) => f.format(new Date(s * 1000));
 }

@@ -4,9 +4,25 @@
 
 /** The Stats fields charts use (a snapshot carries more). */
 const STAT_KEYS = [
-  'requests', 'rps', 'success', 'errors', 'error_rate', 'timeouts', 'throttled', 'cold_starts',
-  'stem_starts', 'cold_start_rate', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms', 'mean_ms', 'mean_init_ms',
-  'concurrency', 'mean_cpu_ms', 'mean_peak_memory_bytes',
+  'requests',
+  'rps',
+  'success',
+  'errors',
+  'error_rate',
+  'timeouts',
+  'throttled',
+  'cold_starts',
+  'stem_starts',
+  'cold_start_rate',
+  'p50_ms',
+  'p90_ms',
+  'p99_ms',
+  'max_ms',
+  'mean_ms',
+  'mean_init_ms',
+  'concurrency',
+  'mean_cpu_ms',
+  'mean_peak_memory_bytes',
 ];
 
 /** @param {any} s */
@@ -21,7 +37,7 @@ export function pickStats(s) {
 
 /**
  * @typedef {object} LivePoint
- * @property {number} t Unix seconds
+ * @property {number} t Unix seconds: the second the stats cover
  * @property {any} sys the system's stats over that second
  * @property {number | null} active calls in flight
  * @property {number | null} queued calls waiting
@@ -58,15 +74,14 @@ export function snapshotPoint(snap) {
     };
   }
   return {
-    t: Math.floor(snap.at_ms / 1000),
+    // `last_second` is the server's last complete second, [now - 1, now).
+    t: Math.floor(snap.at_ms / 1000) - 1,
     sys: pickStats(sys.last_second),
     active: sys.active ?? null,
     queued: sys.queued ?? null,
     sandboxes: sys.resources?.sandboxes ?? null,
     memBytes: sys.resources?.memory_bytes ?? null,
-    host: host
-      ? { cpu: host.cpu_ratio, memUsed: host.memory_used_bytes, memTotal: host.memory_total_bytes, load1: host.load1 }
-      : null,
+    host: host ? { cpu: host.cpu_ratio, memUsed: host.memory_used_bytes, memTotal: host.memory_total_bytes, load1: host.load1 } : null,
     sb: res.sandboxes ?? null,
     memReservedMb: res.memory_reserved_mb ?? null,
     memBudgetMb: res.memory_budget_mb ?? null,

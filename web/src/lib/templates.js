@@ -63,7 +63,10 @@ export function fileTree(paths) {
       const isFile = i === parts.length - 1;
       const key = (isFile ? 'f:' : 'd:') + part;
       if (!node.children.has(key)) {
-        node.children.set(key, isFile ? { name: part, path: p } : { name: part, path: parts.slice(0, i + 1).join('/'), children: new Map() });
+        node.children.set(
+          key,
+          isFile ? { name: part, path: p } : { name: part, path: parts.slice(0, i + 1).join('/'), children: new Map() },
+        );
       }
       node = node.children.get(key);
     });

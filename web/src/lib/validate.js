@@ -271,7 +271,11 @@ export function configPatch(current, config) {
 /** Key order does not matter for env maps. */
 function canon(v) {
   if (v && typeof v === 'object' && !Array.isArray(v)) {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, v[k]]),
+    );
   }
   return v ?? null;
 }

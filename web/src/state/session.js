@@ -28,7 +28,10 @@ function adopt(who) {
 }
 
 export async function loadSession() {
-  api.get('/health').then((h) => (health.value = h), () => {});
+  api.get('/health').then(
+    (h) => (health.value = h),
+    () => {},
+  );
   try {
     adopt(await api.get('/session', { quiet401: true }));
   } catch (e) {
@@ -42,7 +45,7 @@ export async function loadNamespaces() {
     const r = await api.get('/namespaces');
     namespaces.value = r.namespaces.map((n) => n.name);
   } catch {
-    namespaces.value = session.value?.namespaces === '*' ? ['default'] : session.value?.namespaces ?? [];
+    namespaces.value = session.value?.namespaces === '*' ? ['default'] : (session.value?.namespaces ?? []);
   }
 }
 

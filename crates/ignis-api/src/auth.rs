@@ -155,6 +155,48 @@ const FUNCTION_ROUTES: &[(&str, &str, Action, Scope)] = &[
         Scope::PathNamespace,
     ),
     (
+        "POST",
+        "/functions/{name}/versions",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "DELETE",
+        "/functions/{name}/versions/{version}",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "GET",
+        "/functions/{name}/aliases",
+        Action::ReadFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "POST",
+        "/functions/{name}/aliases",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "GET",
+        "/functions/{name}/aliases/{alias}",
+        Action::ReadFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "PUT",
+        "/functions/{name}/aliases/{alias}",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "DELETE",
+        "/functions/{name}/aliases/{alias}",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
+    (
         "GET",
         "/functions/{name}/test-events",
         Action::ReadFunctions,

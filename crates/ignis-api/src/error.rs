@@ -58,6 +58,12 @@ impl From<StoreError> for ApiError {
             StoreError::VersionMismatch { .. } => ErrorKind::Conflict,
             StoreError::NotFound(_) | StoreError::NamespaceNotFound(_) => ErrorKind::NotFound,
             StoreError::NamespaceTaken(_) | StoreError::NamespaceNotEmpty(_) => ErrorKind::Conflict,
+            StoreError::VersionNotFound { .. }
+            | StoreError::AliasNotFound { .. }
+            | StoreError::EventNotFound(_) => ErrorKind::NotFound,
+            StoreError::NotPublished { .. } => ErrorKind::InvalidRequest,
+            StoreError::AliasTaken { .. } | StoreError::InUse(_) => ErrorKind::Conflict,
+            StoreError::QueueFull(_) => ErrorKind::Throttled,
             StoreError::BlobMissing(_)
             | StoreError::Sqlite(_)
             | StoreError::Migration(_)

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -24,9 +24,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// An optional JSON body: an empty body is `None`, anything else must parse.
+impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| Some(JsonBody(v)))
+            .map_err(|e| ApiError::invalid(format!("request body is not valid: {e}")))
+    }
+}
+
 /// The request's JSON body, for handlers that look at the request first.
 pub async fn parse_json<T: DeserializeOwned>(req: Request) -> Result<T, ApiError> {
-    JsonBody::<T>::from_request(req, &()).await.map(|b| b.0)
+    <JsonBody<T> as FromRequest<()>>::from_request(req, &())
+        .await
+        .map(|b| b.0)
 }
 
 /// The raw body, with the size limit reported as 413.

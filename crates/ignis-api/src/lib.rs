@@ -87,7 +87,7 @@ pub type SharedState = Arc<AppState>;
 /// The routes of one namespace's functions, nested under `/api/v1` (the
 /// default namespace) and `/api/v1/namespaces/{namespace}`.
 fn function_routes(management_limit: usize, event_limit: usize) -> Router<SharedState> {
-    use handlers::{functions, invoke, metrics};
+    use handlers::{functions, invoke, metrics, versions};
     Router::new()
         .route("/functions", get(functions::list).post(functions::create))
         .route(
@@ -104,7 +104,24 @@ fn function_routes(management_limit: usize, event_limit: usize) -> Router<Shared
             get(invoke::invocation),
         )
         .route("/functions/{name}/files", get(functions::files))
-        .route("/functions/{name}/versions", get(functions::versions))
+        .route(
+            "/functions/{name}/versions",
+            get(functions::versions).post(versions::publish),
+        )
+        .route(
+            "/functions/{name}/versions/{version}",
+            delete(versions::delete_version),
+        )
+        .route(
+            "/functions/{name}/aliases",
+            get(versions::list_aliases).post(versions::create_alias),
+        )
+        .route(
+            "/functions/{name}/aliases/{alias}",
+            get(versions::get_alias)
+                .put(versions::update_alias)
+                .delete(versions::delete_alias),
+        )
         .route(
             "/functions/{name}/sandboxes",
             get(handlers::health::sandboxes),

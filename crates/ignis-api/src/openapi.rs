@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Required, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{access, functions, health, invoke, metrics, triggers};
+use crate::handlers::{access, functions, health, invoke, metrics, triggers, versions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use crate::handlers::{access, functions, health, invoke, metrics, triggers};
         invoke::invoke, invoke::invocations, invoke::invocation,
         functions::files, functions::versions, functions::test_events,
         functions::put_test_event, functions::delete_test_event,
+        versions::publish, versions::delete_version, versions::create_alias,
+        versions::list_aliases, versions::get_alias, versions::update_alias, versions::delete_alias,
         health::health, health::pools, health::sandboxes, document,
         triggers::trigger,
         metrics::summary, metrics::series, metrics::stream, metrics::prometheus,
@@ -40,7 +42,9 @@ use crate::handlers::{access, functions, health, invoke, metrics, triggers};
         ignis_core::CodeInput, ignis_core::CreateFunctionRequest, ignis_core::UpdateFunctionRequest,
         functions::FunctionList, functions::WarmRequest, functions::WarmResponse,
         functions::FunctionFiles, functions::VersionList, functions::TestEventList,
-        ignis_core::FunctionVersion, ignis_core::TestEvent,
+        ignis_core::FunctionVersion, ignis_core::TestEvent, ignis_core::Alias,
+        versions::PublishRequest, versions::CreateAliasRequest, versions::UpdateAliasRequest,
+        versions::AliasList,
         metrics::RecentErrors, metrics::Backends, metrics::BackendFigures,
         metrics::Summary, metrics::FunctionSummary, metrics::Series, metrics::Point, invoke::InvocationList, health::Health, health::Pools, health::SandboxList,
         access::WhoAmI, access::LoginRequest, access::KeyList, access::CreateKeyRequest, access::CreatedKey,

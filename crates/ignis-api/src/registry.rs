@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use ignis_core::{Function, FunctionId};
+use ignis_core::{Alias, Function, FunctionId, Qualifier};
 use ignis_store::{Store, StoreError};
 
 #[derive(Default)]
@@ -19,6 +19,18 @@ struct Index {
     by_id: HashMap<FunctionId, Arc<Function>>,
     /// Routes are unique across namespaces.
     by_route: HashMap<String, FunctionId>,
+    /// Published versions read so far (they never change).
+    versions: HashMap<(FunctionId, u64), Arc<Function>>,
+    /// Every alias.
+    aliases: HashMap<(FunctionId, String), Alias>,
+}
+
+/// What a qualified name resolved to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub function: Arc<Function>,
+    /// The alias it came through, if any.
+    pub alias: Option<String>,
 }
 
 /// Functions by id and by route. Every write goes to the store first; the
@@ -39,6 +51,9 @@ impl Registry {
             }
             index.by_id.insert(f.id(), Arc::new(f));
         }
+        for (id, alias) in store.list_all_aliases().await? {
+            index.aliases.insert((id, alias.name.clone()), alias);
+        }
         Ok(Self {
             store,
             index: RwLock::new(index),
@@ -58,6 +73,7 @@ impl Registry {
                 .iter()
                 .filter_map(Weak::upgrade)
                 .chain(index.by_id.values().cloned())
+                .chain(index.versions.values().cloned())
                 .map(|f| f.code_sha256.clone())
                 .collect()
         };
@@ -150,9 +166,128 @@ impl Registry {
         f
     }
 
+    /// The function version `qualifier` names: the latest, a published
+    /// version, or what an alias routes to (`r` uniform in [0, 1) picks
+    /// between an alias's versions).
+    pub async fn resolve(
+        &self,
+        id: &FunctionId,
+        qualifier: &Qualifier,
+        r: f64,
+    ) -> Result<Resolved, StoreError> {
+        let latest = self
+            .get(id)
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let (version, alias) = match qualifier {
+            Qualifier::Latest => {
+                return Ok(Resolved {
+                    function: latest,
+                    alias: None,
+                })
+            }
+            Qualifier::Version(v) => (*v, None),
+            Qualifier::Alias(name) => {
+                let alias = self
+                    .read()
+                    .aliases
+                    .get(&(id.clone(), name.clone()))
+                    .cloned()
+                    .ok_or_else(|| StoreError::AliasNotFound {
+                        function: id.to_string(),
+                        alias: name.clone(),
+                    })?;
+                (alias.pick(r), Some(name.clone()))
+            }
+        };
+        Ok(Resolved {
+            function: self.version(id, version).await?,
+            alias,
+        })
+    }
+
+    /// A published version (from memory once read).
+    pub async fn version(
+        &self,
+        id: &FunctionId,
+        version: u64,
+    ) -> Result<Arc<Function>, StoreError> {
+        if let Some(f) = self.read().versions.get(&(id.clone(), version)) {
+            return Ok(f.clone());
+        }
+        let f = self.store.get_version(id, version).await?.ok_or_else(|| {
+            StoreError::VersionNotFound {
+                function: id.to_string(),
+                version,
+            }
+        })?;
+        if !f.published {
+            return Err(StoreError::NotPublished {
+                function: id.to_string(),
+                version,
+            });
+        }
+        let f = Arc::new(f);
+        // A deleted function's versions are not remembered.
+        let mut index = self.write();
+        if index.by_id.contains_key(id) {
+            index.versions.insert((id.clone(), version), f.clone());
+        }
+        Ok(f)
+    }
+
+    /// Forgets a deleted published version.
+    pub fn remove_version(&self, id: &FunctionId, version: u64) -> Option<Arc<Function>> {
+        let old = self.write().versions.remove(&(id.clone(), version))?;
+        self.retire(&old);
+        Some(old)
+    }
+
+    /// The aliases of a function, by name.
+    pub fn aliases(&self, id: &FunctionId) -> Vec<Alias> {
+        let mut v: Vec<Alias> = self
+            .read()
+            .aliases
+            .iter()
+            .filter(|((f, _), _)| f == id)
+            .map(|(_, a)| a.clone())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn alias(&self, id: &FunctionId, name: &str) -> Option<Alias> {
+        self.read()
+            .aliases
+            .get(&(id.clone(), name.to_string()))
+            .cloned()
+    }
+
+    /// Records an alias the store just wrote.
+    pub fn put_alias(&self, id: &FunctionId, alias: Alias) {
+        self.write()
+            .aliases
+            .insert((id.clone(), alias.name.clone()), alias);
+    }
+
+    pub fn remove_alias(&self, id: &FunctionId, name: &str) {
+        self.write().aliases.remove(&(id.clone(), name.to_string()));
+    }
+
     /// Forgets a deleted function; returns what it was.
     pub fn remove(&self, id: &FunctionId) -> Option<Arc<Function>> {
         let mut index = self.write();
+        index.aliases.retain(|(f, _), _| f != id);
+        let versions: Vec<u64> = index
+            .versions
+            .keys()
+            .filter(|(f, _)| f == id)
+            .map(|(_, v)| *v)
+            .collect();
+        for v in versions {
+            if let Some(old) = index.versions.remove(&(id.clone(), v)) {
+                self.retire(&old);
+            }
+        }
         let old = index.by_id.remove(id)?;
         if let Some(route) = &old.config.route {
             if index.by_route.get(route) == Some(id) {

@@ -31,6 +31,11 @@ fn full_patch() -> FunctionPatch {
         batch_concurrent: Some(true),
         queue_timeout_ms: Some(6000),
         keep_alive_s: Some(7),
+        description: Some("what it does".into()),
+        role: Some(Some("arn:aws:iam::123456789012:role/r".into())),
+        async_max_retries: Some(1),
+        async_max_age_s: Some(120),
+        http_qualifier: Some(Some("prod".into())),
     }
 }
 

@@ -15,6 +15,14 @@ pub mod limits {
     use std::ops::RangeInclusive;
 
     pub const TIMEOUT_MS: RangeInclusive<u64> = 100..=900_000;
+    /// Retries of an asynchronous call after a failed attempt (Lambda's range).
+    pub const ASYNC_MAX_RETRIES: RangeInclusive<u32> = 0..=2;
+    pub const DEFAULT_ASYNC_MAX_RETRIES: u32 = 2;
+    /// How long an asynchronous call may wait for a successful attempt.
+    pub const ASYNC_MAX_AGE_S: RangeInclusive<u64> = 60..=21_600;
+    pub const DEFAULT_ASYNC_MAX_AGE_S: u64 = 21_600;
+    /// Characters of a description.
+    pub const DESCRIPTION_CHARS: usize = 256;
     pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
     pub const MEMORY_MB: RangeInclusive<u32> = 64..=4096;
     pub const DEFAULT_MEMORY_MB: u32 = 128;
@@ -235,6 +243,31 @@ pub struct FunctionConfig {
     pub queue_timeout_ms: u64,
     /// Idle sandboxes are reaped after this many seconds.
     pub keep_alive_s: u64,
+    /// What the function is for (256 characters).
+    #[serde(default)]
+    pub description: String,
+    /// An IAM role ARN, as the AWS-compatible API is given one: stored and
+    /// shown, not enforced.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Retries of an asynchronous call after a failed attempt (0..=2).
+    #[serde(default = "default_async_max_retries")]
+    pub async_max_retries: u32,
+    /// How long an asynchronous call may wait for a successful attempt, in
+    /// seconds (60..=21600); older ones go to the dead letters.
+    #[serde(default = "default_async_max_age_s")]
+    pub async_max_age_s: u64,
+    /// The alias or version the HTTP trigger calls (default: the latest).
+    #[serde(default)]
+    pub http_qualifier: Option<String>,
+}
+
+fn default_async_max_retries() -> u32 {
+    limits::DEFAULT_ASYNC_MAX_RETRIES
+}
+
+fn default_async_max_age_s() -> u64 {
+    limits::DEFAULT_ASYNC_MAX_AGE_S
 }
 
 /// A deployed function, as the API returns it.
@@ -254,11 +287,30 @@ pub struct Function {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+    /// SHA-256 (hex) of the zip as it was uploaded (the stored archive is
+    /// normalized; this is what tools that sent the zip compare with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
+    /// A published version (frozen; `name:N`), as opposed to the latest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub published: bool,
 }
 
 impl Function {
     pub fn id(&self) -> FunctionId {
         FunctionId::new(&self.namespace, &self.name)
+    }
+
+    /// The engine's pool of this function: the latest version's is the
+    /// function's id; a published version has a pool of its own, named
+    /// `name:N` (function names cannot hold `:`), so that versions called
+    /// through aliases and the latest run side by side.
+    pub fn pool_id(&self) -> FunctionId {
+        if self.published {
+            FunctionId::new(&self.namespace, format!("{}:{}", self.name, self.version))
+        } else {
+            self.id()
+        }
     }
 
     /// `name` or `ns/name`: the function's metrics label.
@@ -284,8 +336,131 @@ pub struct FunctionVersion {
     pub config: FunctionConfig,
     /// Content address of the version's code archive.
     pub code_sha256: String,
+    /// Published: frozen, never pruned, callable as `name:version`.
+    #[serde(default)]
+    pub published: bool,
+    /// The description given when it was published.
+    #[serde(default)]
+    pub description: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+}
+
+/// Which version of a function a call runs: the latest, a published
+/// version, or an alias (`$LATEST`, `7`, `prod`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Qualifier {
+    Latest,
+    Version(u64),
+    Alias(String),
+}
+
+impl Qualifier {
+    pub fn parse(s: &str) -> Result<Self, IgnisError> {
+        if s == "$LATEST" {
+            return Ok(Qualifier::Latest);
+        }
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse::<u64>()
+                .ok()
+                .filter(|v| *v > 0)
+                .map(Qualifier::Version)
+                .ok_or_else(|| IgnisError::invalid(format!("`{s}` is not a version number")));
+        }
+        validate_alias_name(s)?;
+        Ok(Qualifier::Alias(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Qualifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Qualifier::Latest => f.write_str("$LATEST"),
+            Qualifier::Version(v) => write!(f, "{v}"),
+            Qualifier::Alias(a) => f.write_str(a),
+        }
+    }
+}
+
+/// An alias name: 1 to 128 of `A-Z a-z 0-9 - _`, not only digits (that
+/// would read as a version), not `$LATEST`.
+pub fn validate_alias_name(name: &str) -> Result<(), IgnisError> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(IgnisError::invalid(format!(
+            "invalid alias name {name:?}: 1 to 128 of A-Z, a-z, 0-9, `-`, `_`, not only digits"
+        )))
+    }
+}
+
+/// A name for a published version, optionally sending a share of the calls
+/// to other versions (a canary).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Alias {
+    pub name: String,
+    /// The version most calls run.
+    pub version: u64,
+    /// Other versions and the share of calls each runs (each in (0, 1),
+    /// together under 1): `{"4": 0.1}` sends 10% to version 4.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub weights: BTreeMap<u64, f64>,
+    #[serde(default)]
+    pub description: String,
+    /// Changes with every update.
+    pub revision_id: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl Alias {
+    /// The version for a call, given `r` uniform in [0, 1).
+    pub fn pick(&self, r: f64) -> u64 {
+        let mut acc = 0.0;
+        for (v, w) in &self.weights {
+            acc += w;
+            if r < acc {
+                return *v;
+            }
+        }
+        self.version
+    }
+}
+
+/// Checks the routing of an alias: the weights of other versions.
+pub fn validate_weights(version: u64, weights: &BTreeMap<u64, f64>) -> Result<(), IgnisError> {
+    let mut total = 0.0;
+    for (v, w) in weights {
+        if *v == version {
+            return Err(IgnisError::invalid(format!(
+                "version {v} is the alias's own version: give only the others a weight"
+            )));
+        }
+        if !w.is_finite() || *w <= 0.0 || *w >= 1.0 {
+            return Err(IgnisError::invalid(format!(
+                "the weight of version {v} must be between 0 and 1 (exclusive), not {w}"
+            )));
+        }
+        total += w;
+    }
+    if total >= 1.0 {
+        return Err(IgnisError::invalid(format!(
+            "the weights add up to {total}: they must leave a share for version {version}"
+        )));
+    }
+    if weights.len() > 1 {
+        return Err(IgnisError::invalid(
+            "an alias can route to one other version at most",
+        ));
+    }
+    Ok(())
 }
 
 /// A saved test event of a function.
@@ -346,6 +521,28 @@ pub struct FunctionPatch {
     pub queue_timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `null` removes it.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub async_max_retries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub async_max_age_s: Option<u64>,
+    /// `null` makes the trigger call the latest version again.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub http_qualifier: Option<Option<String>>,
 }
 
 /// Function code: inline source files, or a zip archive in base64. Exactly one.
@@ -469,6 +666,11 @@ impl FunctionPatch {
             batch_concurrent: false,
             queue_timeout_ms: limits::DEFAULT_QUEUE_TIMEOUT_MS,
             keep_alive_s: limits::DEFAULT_KEEP_ALIVE_S,
+            description: String::new(),
+            role: None,
+            async_max_retries: limits::DEFAULT_ASYNC_MAX_RETRIES,
+            async_max_age_s: limits::DEFAULT_ASYNC_MAX_AGE_S,
+            http_qualifier: None,
         };
         self.apply(&base)
     }
@@ -523,6 +725,21 @@ impl FunctionPatch {
         }
         if let Some(v) = self.keep_alive_s {
             c.keep_alive_s = v;
+        }
+        if let Some(v) = self.description {
+            c.description = v;
+        }
+        if let Some(v) = self.role {
+            c.role = v;
+        }
+        if let Some(v) = self.async_max_retries {
+            c.async_max_retries = v;
+        }
+        if let Some(v) = self.async_max_age_s {
+            c.async_max_age_s = v;
+        }
+        if let Some(v) = self.http_qualifier {
+            c.http_qualifier = v;
         }
         c.validate()?;
         Ok(c)
@@ -591,6 +808,32 @@ impl FunctionConfig {
             limits::QUEUE_TIMEOUT_MS,
         )?;
         check_range("keep_alive_s", self.keep_alive_s, limits::KEEP_ALIVE_S)?;
+        if self.description.chars().count() > limits::DESCRIPTION_CHARS {
+            return Err(IgnisError::invalid(format!(
+                "`description` is over {} characters",
+                limits::DESCRIPTION_CHARS
+            )));
+        }
+        if let Some(role) = &self.role {
+            if role.is_empty() || role.len() > 2048 || role.chars().any(char::is_control) {
+                return Err(IgnisError::invalid(
+                    "`role` must be 1 to 2048 printable characters (an IAM role ARN)",
+                ));
+            }
+        }
+        check_range(
+            "async_max_retries",
+            self.async_max_retries,
+            limits::ASYNC_MAX_RETRIES,
+        )?;
+        check_range(
+            "async_max_age_s",
+            self.async_max_age_s,
+            limits::ASYNC_MAX_AGE_S,
+        )?;
+        if let Some(q) = &self.http_qualifier {
+            Qualifier::parse(q)?;
+        }
         Ok(())
     }
 

@@ -13,6 +13,18 @@ pub enum Trigger {
     Api,
     /// An HTTP trigger route under `/fn/`.
     Http,
+    /// An asynchronous invocation, run from the durable queue.
+    Async,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Api => "api",
+            Trigger::Http => "http",
+            Trigger::Async => "async",
+        }
+    }
 }
 
 /// Where the sandbox that served a call came from.
@@ -118,4 +130,91 @@ impl InvocationRecord {
     pub fn label(&self) -> std::borrow::Cow<'_, str> {
         crate::function::qualified(&self.namespace, &self.function)
     }
+}
+
+/// Where an asynchronous invocation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AsyncStatus {
+    /// Accepted (stored), waiting for its first attempt.
+    Queued,
+    /// An attempt runs.
+    Running,
+    /// An attempt failed; the next one is due at `not_before_ms`.
+    Failed,
+    /// An attempt succeeded (terminal).
+    Succeeded,
+    /// Every attempt failed, or it waited past its maximum age (terminal;
+    /// a dead letter, which can be retried).
+    Dead,
+}
+
+impl AsyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AsyncStatus::Queued => "queued",
+            AsyncStatus::Running => "running",
+            AsyncStatus::Failed => "failed",
+            AsyncStatus::Succeeded => "succeeded",
+            AsyncStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => AsyncStatus::Queued,
+            "running" => AsyncStatus::Running,
+            "failed" => AsyncStatus::Failed,
+            "succeeded" => AsyncStatus::Succeeded,
+            "dead" => AsyncStatus::Dead,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, AsyncStatus::Succeeded | AsyncStatus::Dead)
+    }
+}
+
+/// An asynchronous invocation, as `GET /api/v1/invocations/{id}` shows it:
+/// stored when accepted, then each attempt's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AsyncEvent {
+    /// `evt-...`.
+    pub id: String,
+    pub namespace: String,
+    pub function: String,
+    /// The alias or version it was sent to (`None`: the latest).
+    pub qualifier: Option<String>,
+    /// The event, as JSON text.
+    #[schema(value_type = Object)]
+    pub event: Box<serde_json::value::RawValue>,
+    pub status: AsyncStatus,
+    /// Attempts run (or running).
+    pub attempts: u32,
+    /// Retries allowed after the first attempt.
+    pub max_retries: u32,
+    pub enqueued_at_ms: i64,
+    /// It goes to the dead letters if not done by then.
+    pub expires_at_ms: i64,
+    /// The next attempt is not before this.
+    pub not_before_ms: i64,
+    /// The version the last attempt ran.
+    pub version: Option<u64>,
+    /// The last attempt's result (succeeded), as JSON.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Box<serde_json::value::RawValue>>,
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+    /// The invocation record of the last attempt.
+    pub last_invocation_id: Option<String>,
+    /// When the last attempt started and when it ended.
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    /// Why it is dead: `retries exhausted`, `max age`, `function deleted`.
+    pub dead_reason: Option<String>,
 }

@@ -10,11 +10,14 @@ pub mod invocation;
 
 pub use error::{ErrorKind, IgnisError};
 pub use function::{
-    qualified, validate_name, validate_namespace, validate_route, BackendKind, CodeInput,
-    CreateFunctionRequest, Function, FunctionConfig, FunctionId, FunctionPatch, FunctionVersion,
-    HttpAuth, Runtime, TestEvent, Timestamp, UpdateFunctionRequest, DEFAULT_NAMESPACE,
+    qualified, validate_alias_name, validate_name, validate_namespace, validate_route,
+    validate_weights, Alias, BackendKind, CodeInput, CreateFunctionRequest, Function,
+    FunctionConfig, FunctionId, FunctionPatch, FunctionVersion, HttpAuth, Qualifier, Runtime,
+    TestEvent, Timestamp, UpdateFunctionRequest, DEFAULT_NAMESPACE,
 };
-pub use invocation::{InvocationRecord, InvocationStatus, StartKind, Trigger};
+pub use invocation::{
+    AsyncEvent, AsyncStatus, InvocationRecord, InvocationStatus, StartKind, Trigger,
+};
 
 /// The value of a `Key:   123 kB` line in the text of a /proc file
 /// (`/proc/meminfo`, `/proc/PID/status`, `smaps_rollup`), in KiB. `key`

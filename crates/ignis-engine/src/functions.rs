@@ -25,6 +25,8 @@ pub(crate) struct Pending {
     pub arrived_ms: i64,
     /// How many sandboxes died under this call before it ran to an end.
     pub attempts: u32,
+    /// Whether the outcome carries the end of the call's log.
+    pub log_tail: bool,
     pub tx: oneshot::Sender<Outcome>,
     /// The call's span: every task that works on it carries it.
     pub span: tracing::Span,

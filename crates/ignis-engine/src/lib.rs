@@ -115,7 +115,13 @@ pub struct Outcome {
     pub exec_ms: f64,
     pub total_ms: f64,
     pub batch_size: u32,
+    /// The last [`LOG_TAIL_BYTES`] of the call's log (stdout, then
+    /// stderr), when the caller asked for it ([`Engine::invoke_with_log_tail`]).
+    pub log_tail: Option<String>,
 }
+
+/// How much of a call's log [`Outcome::log_tail`] keeps (Lambda's `Tail`).
+pub const LOG_TAIL_BYTES: usize = 4096;
 
 impl Outcome {
     /// A call that never ran.
@@ -132,6 +138,7 @@ impl Outcome {
             exec_ms: 0.0,
             total_ms: ms,
             batch_size: 0,
+            log_tail: None,
         }
     }
 }
@@ -335,7 +342,7 @@ impl Engine {
             let now = Instant::now();
             for f in functions {
                 st.functions
-                    .entry(f.id())
+                    .entry(f.pool_id())
                     .or_insert_with(|| FnState::new(f.clone()));
                 st.stems.ensure(StemKey::of(f), now);
             }
@@ -354,10 +361,10 @@ impl Engine {
         self.inner.with_state(|st, fx| {
             let now = Instant::now();
             st.functions
-                .entry(function.id())
+                .entry(function.pool_id())
                 .or_insert_with(|| FnState::new(function.clone()));
             st.stems.ensure(StemKey::of(&function), now);
-            st.prewarm(&function.id(), count as usize, now, fx) as u32
+            st.prewarm(&function.pool_id(), count as usize, now, fx) as u32
         })
     }
 
@@ -400,6 +407,27 @@ impl Engine {
         event: Box<RawValue>,
         trigger: Trigger,
     ) -> Outcome {
+        self.invoke_as(function, event, trigger, false).await
+    }
+
+    /// [`Engine::invoke`], with the end of the call's log in
+    /// [`Outcome::log_tail`].
+    pub async fn invoke_with_log_tail(
+        &self,
+        function: Arc<Function>,
+        event: Box<RawValue>,
+        trigger: Trigger,
+    ) -> Outcome {
+        self.invoke_as(function, event, trigger, true).await
+    }
+
+    async fn invoke_as(
+        &self,
+        function: Arc<Function>,
+        event: Box<RawValue>,
+        trigger: Trigger,
+        log_tail: bool,
+    ) -> Outcome {
         let id = new_id("inv");
         let span = tracing::info_span!(
             "invocation",
@@ -410,7 +438,7 @@ impl Engine {
             start = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        self.invoke_in(function, event, trigger, id, span.clone())
+        self.invoke_in(function, event, trigger, log_tail, id, span.clone())
             .instrument(span)
             .await
     }
@@ -420,6 +448,7 @@ impl Engine {
         function: Arc<Function>,
         event: Box<RawValue>,
         trigger: Trigger,
+        log_tail: bool,
         id: String,
         span: tracing::Span,
     ) -> Outcome {
@@ -434,6 +463,7 @@ impl Engine {
             arrived,
             arrived_ms: now_ms(),
             attempts: 0,
+            log_tail,
             tx,
             span,
         };
@@ -447,7 +477,7 @@ impl Engine {
                 Ok(Err(_)) => return Outcome::refused(id, version, arrived, CallError::Lost),
                 Err(_) => {
                     // Still queued? Then it waited too long.
-                    if let Some(p) = self.inner.unqueue(&function.id(), &id) {
+                    if let Some(p) = self.inner.unqueue(&function.pool_id(), &id) {
                         let err = CallError::Throttled {
                             message: format!(
                                 "no sandbox became free within the queue timeout of {} ms",
@@ -492,21 +522,24 @@ impl Engine {
         self.inner.with_state(|st, fx| {
             let last = st.removed.entry(id.clone()).or_default();
             *last = (*last).max(version);
-            let Some(mut fs) = st.functions.remove(id) else {
-                return;
-            };
-            fx.push(Effect::Refuse {
-                function: fs.function.clone(),
-                calls: fs.queue.drain(..).collect(),
-                error: CallError::Deleted(id.to_string()),
-            });
-            for w in fs.idle.drain(..) {
-                st.retire(w.sandbox.id, w.sandbox.handle, "function deleted", fx);
+            // The latest version's pool and those of published versions.
+            let pools: Vec<FunctionId> = st
+                .functions
+                .keys()
+                .filter(|k| is_pool_of(k, id))
+                .cloned()
+                .collect();
+            for pool in pools {
+                st.drop_pool(&pool, CallError::Deleted(id.to_string()), fx);
             }
-            if fs.active > 0 {
-                // Busy sandboxes find no state on return and are retired then.
-                tracing::debug!(function = %id, active = fs.active, "draining deleted function");
-            }
+        });
+    }
+
+    /// A published version was deleted: its pool goes.
+    pub fn version_removed(&self, id: &FunctionId, version: u64) {
+        let pool = FunctionId::new(&id.namespace, format!("{}:{version}", id.name));
+        self.inner.with_state(|st, fx| {
+            st.drop_pool(&pool, CallError::Deleted(format!("{id}:{version}")), fx);
         });
     }
 
@@ -518,7 +551,7 @@ impl Engine {
             .sandboxes
             .iter()
             .filter_map(|(sid, r)| match &r.owner {
-                Owner::Function { id: f, version } if f == id => Some((
+                Owner::Function { id: f, version } if is_pool_of(f, id) => Some((
                     r.created,
                     SandboxInfo {
                         id: sid.to_string(),
@@ -765,14 +798,15 @@ impl Inner {
         }
         let capacity = self.config.queue_capacity;
         self.with_state(|st, fx| {
-            let id = function.id();
-            if let Some(&deleted) = st.removed.get(&id) {
+            let base = function.id();
+            if let Some(&deleted) = st.removed.get(&base) {
                 if function.version <= deleted {
-                    return Err(Box::new((pending, CallError::Deleted(id.to_string()))));
+                    return Err(Box::new((pending, CallError::Deleted(base.to_string()))));
                 }
                 // Created again since.
-                st.removed.remove(&id);
+                st.removed.remove(&base);
             }
+            let id = function.pool_id();
             let now = Instant::now();
             if !st.functions.contains_key(&id) {
                 st.functions
@@ -835,11 +869,42 @@ fn batch_span(batch: &[Pending], sandbox: &SandboxId) -> tracing::Span {
     }
 }
 
+/// Whether `pool` is a pool of function `id`: its own (the latest version)
+/// or one of a published version (`name:N`).
+fn is_pool_of(pool: &FunctionId, id: &FunctionId) -> bool {
+    pool.namespace == id.namespace
+        && (pool.name == id.name
+            || pool
+                .name
+                .strip_prefix(id.name.as_str())
+                .and_then(|rest| rest.strip_prefix(':'))
+                .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit())))
+}
+
 impl State {
+    /// Removes a pool: its queued calls fail with `error`, its idle
+    /// sandboxes go; busy ones find no pool when they return and go then.
+    fn drop_pool(&mut self, pool: &FunctionId, error: CallError, fx: &mut Effects) {
+        let Some(mut fs) = self.functions.remove(pool) else {
+            return;
+        };
+        fx.push(Effect::Refuse {
+            function: fs.function.clone(),
+            calls: fs.queue.drain(..).collect(),
+            error,
+        });
+        for w in fs.idle.drain(..) {
+            self.retire(w.sandbox.id, w.sandbox.handle, "function deleted", fx);
+        }
+        if fs.active > 0 {
+            tracing::debug!(pool = %pool, active = fs.active, "draining a removed pool");
+        }
+    }
+
     /// Makes `function` the version new calls use, when it is newer:
     /// idle sandboxes of the old one are retired. Returns whether it was.
     fn adopt_version(&mut self, function: &Arc<Function>, fx: &mut Effects) -> bool {
-        let Some(fs) = self.functions.get_mut(&function.id()) else {
+        let Some(fs) = self.functions.get_mut(&function.pool_id()) else {
             return false;
         };
         if function.version <= fs.function.version {
@@ -881,7 +946,11 @@ impl State {
             stem: self.stems.availability(&key, fs.has_sandboxes()),
             backoff: self.backoff.remaining(function.config.backend, now),
             memory_fits: self
-                .eviction_plan(&function.id(), &key, u64::from(function.config.memory_mb))
+                .eviction_plan(
+                    &function.pool_id(),
+                    &key,
+                    u64::from(function.config.memory_mb),
+                )
                 .is_some(),
         }
     }

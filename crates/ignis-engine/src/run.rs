@@ -265,6 +265,7 @@ impl Inner {
             exec_ms,
             total_ms: p.arrived.elapsed().as_secs_f64() * 1e3,
             batch_size: ctx.batch_size,
+            log_tail: p.log_tail.then(|| log_tail(logs.as_ref())),
         };
         p.span.record("start", ctx.start.as_str());
         let record = build_record(
@@ -293,6 +294,20 @@ impl Inner {
             self.recorder.record(r);
         }
     }
+}
+
+/// The last [`crate::LOG_TAIL_BYTES`] of a call's stdout and stderr, cut
+/// at a character boundary.
+fn log_tail(logs: Option<&Logs>) -> String {
+    let Some(logs) = logs else {
+        return String::new();
+    };
+    let all = format!("{}{}", logs.stdout, logs.stderr);
+    let mut from = all.len().saturating_sub(crate::LOG_TAIL_BYTES);
+    while !all.is_char_boundary(from) {
+        from += 1;
+    }
+    all[from..].to_string()
 }
 
 /// The `invoke` message of a batch, as one line.

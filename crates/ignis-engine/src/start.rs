@@ -109,7 +109,7 @@ impl Inner {
                 tracing::warn!(function = %function.label(), sandbox = %id, error = %err, "cold start failed");
                 self.with_state(|st, fx| {
                     st.forget(&id);
-                    let fid = function.id();
+                    let fid = function.pool_id();
                     let mut failed = batch;
                     if let Some(fs) = st.functions.get_mut(&fid) {
                         fs.active = fs.active.saturating_sub(1);
@@ -273,7 +273,7 @@ impl Inner {
     pub(crate) fn release(self: &Arc<Self>, sandbox: Sandbox) {
         let accepting = self.accepting.load(Ordering::SeqCst);
         self.with_state(|st, fx| {
-            let fid = sandbox.function.id();
+            let fid = sandbox.function.pool_id();
             let keep = accepting
                 && st
                     .functions
@@ -305,7 +305,7 @@ impl Inner {
     /// started go back to the front of the queue.
     pub(crate) fn bury(self: &Arc<Self>, sandbox: Sandbox, requeue: Vec<Pending>) {
         self.with_state(|st, fx| {
-            let fid = sandbox.function.id();
+            let fid = sandbox.function.pool_id();
             if let Some(fs) = st.functions.get_mut(&fid) {
                 fs.active = fs.active.saturating_sub(1);
                 for p in requeue.into_iter().rev() {

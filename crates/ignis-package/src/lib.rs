@@ -62,6 +62,9 @@ pub struct Archive {
     pub sha256: String,
     /// Every file path in the archive.
     pub files: BTreeSet<String>,
+    /// Hex sha256 of the zip as uploaded, when it came as a zip (the
+    /// normalized archive is another file).
+    pub source_sha256: Option<String>,
 }
 
 impl Archive {
@@ -97,7 +100,9 @@ pub fn from_files(files: &BTreeMap<String, String>, limit: u64) -> Result<Archiv
 
 /// Normalizes an uploaded zip archive.
 pub fn from_zip(bytes: &[u8], limit: u64) -> Result<Archive, PackageError> {
-    build(unpack(bytes, limit)?, limit)
+    let mut archive = build(unpack(bytes, limit)?, limit)?;
+    archive.source_sha256 = Some(sha256_hex(bytes));
+    Ok(archive)
 }
 
 /// The files of a zip archive (path to content), with every check of
@@ -272,6 +277,7 @@ fn build(entries: BTreeMap<String, Vec<u8>>, limit: u64) -> Result<Archive, Pack
         sha256: sha256_hex(&bytes),
         files: entries.into_keys().collect(),
         bytes,
+        source_sha256: None,
     })
 }
 

@@ -10,8 +10,8 @@ mod sqlite;
 use async_trait::async_trait;
 use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
 use ignis_core::{
-    Function, FunctionConfig, FunctionId, FunctionVersion, InvocationRecord, InvocationStatus,
-    Scope, TestEvent,
+    AsyncEvent, Function, FunctionConfig, FunctionId, FunctionVersion, InvocationRecord,
+    InvocationStatus, Scope, TestEvent,
 };
 use ignis_package::Archive;
 
@@ -37,6 +37,20 @@ pub enum StoreError {
     NamespaceNotEmpty(String),
     #[error("function `{name}` changed concurrently (expected version {expected}); retry")]
     VersionMismatch { name: String, expected: u64 },
+    #[error("function `{function}` has no version {version}")]
+    VersionNotFound { function: String, version: u64 },
+    #[error("version {version} of `{function}` is not published: publish it first")]
+    NotPublished { function: String, version: u64 },
+    #[error("function `{function}` has no alias `{alias}`")]
+    AliasNotFound { function: String, alias: String },
+    #[error("function `{function}` already has an alias `{alias}`")]
+    AliasTaken { function: String, alias: String },
+    #[error("{0}")]
+    InUse(String),
+    #[error("{0}")]
+    QueueFull(String),
+    #[error("no asynchronous invocation `{0}`")]
+    EventNotFound(String),
     #[error("code blob {0} is missing")]
     BlobMissing(String),
     #[error("database: {0}")]
@@ -49,6 +63,53 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+}
+
+/// Bounds of the asynchronous queue: events not done yet.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueCaps {
+    pub per_function: u64,
+    pub total: u64,
+}
+
+/// How an attempt of an asynchronous invocation ended.
+#[derive(Debug, Clone)]
+pub enum EventEnd {
+    Succeeded {
+        version: u64,
+        result: String,
+        stdout: String,
+        stderr: String,
+        invocation_id: String,
+        at_ms: i64,
+    },
+    /// Failed; `retry_at_ms` when an attempt is left, else it is dead.
+    Failed {
+        version: Option<u64>,
+        error_type: String,
+        message: String,
+        stdout: String,
+        stderr: String,
+        invocation_id: Option<String>,
+        at_ms: i64,
+        retry_at_ms: Option<i64>,
+        dead_reason: String,
+    },
+    /// It could not run now (throttled, shutting down): back to the queue,
+    /// the attempt not counted.
+    Deferred { not_before_ms: i64 },
+}
+
+/// One function's asynchronous queue.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct QueueStat {
+    pub namespace: String,
+    pub function: String,
+    /// Queued, or failed with a retry due.
+    pub waiting: u64,
+    pub running: u64,
+    pub dead: u64,
+    pub oldest_waiting_ms: Option<i64>,
 }
 
 /// Persistent state: namespaces, functions with their versions and code,
@@ -107,6 +168,88 @@ pub trait Store: Send + Sync + 'static {
 
     /// When the function's newest kept invocation started (Unix ms).
     async fn last_invocation_ms(&self, function: &FunctionId) -> Result<Option<i64>, StoreError>;
+
+    /// Publishes the function's current version (frozen, never pruned),
+    /// with a description; an already published one is returned as it is.
+    async fn publish_version(
+        &self,
+        id: &FunctionId,
+        expected_version: Option<u64>,
+        description: &str,
+    ) -> Result<FunctionVersion, StoreError>;
+
+    /// One version as a function to run: its configuration and code.
+    async fn get_version(
+        &self,
+        id: &FunctionId,
+        version: u64,
+    ) -> Result<Option<Function>, StoreError>;
+
+    /// Deletes a published version (not the current one, nor one an alias
+    /// routes to).
+    async fn delete_version(&self, id: &FunctionId, version: u64) -> Result<(), StoreError>;
+
+    async fn put_alias(
+        &self,
+        id: &FunctionId,
+        alias: &ignis_core::Alias,
+        create: bool,
+    ) -> Result<ignis_core::Alias, StoreError>;
+    async fn get_alias(
+        &self,
+        id: &FunctionId,
+        name: &str,
+    ) -> Result<Option<ignis_core::Alias>, StoreError>;
+    async fn list_aliases(&self, id: &FunctionId) -> Result<Vec<ignis_core::Alias>, StoreError>;
+    async fn list_all_aliases(&self) -> Result<Vec<(FunctionId, ignis_core::Alias)>, StoreError>;
+    async fn delete_alias(&self, id: &FunctionId, name: &str) -> Result<bool, StoreError>;
+
+    /// Stores an asynchronous invocation (durably, before it is
+    /// acknowledged), unless the queue of its function or the whole queue
+    /// holds `caps` events that are not done.
+    async fn enqueue_event(&self, event: &AsyncEvent, caps: QueueCaps) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` due events (queued, or failed with a retry due
+    /// at `now_ms`): they become `running` with an attempt counted.
+    async fn lease_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError>;
+
+    /// Writes an attempt's end.
+    async fn finish_event(&self, id: &str, end: &EventEnd) -> Result<(), StoreError>;
+
+    /// After a restart: events left `running` by the previous run go back
+    /// to the queue (their attempt does not count). Returns how many.
+    async fn requeue_running_events(&self) -> Result<usize, StoreError>;
+
+    /// Events not done by their deadline become dead letters. Returns them.
+    async fn expire_events(&self, now_ms: i64) -> Result<Vec<AsyncEvent>, StoreError>;
+
+    /// A deleted function's waiting events become dead letters.
+    async fn kill_events_of(&self, id: &FunctionId, now_ms: i64) -> Result<usize, StoreError>;
+
+    async fn get_event(&self, id: &str) -> Result<Option<AsyncEvent>, StoreError>;
+
+    /// A function's events of one status, newest first.
+    async fn list_events(
+        &self,
+        id: &FunctionId,
+        status: Option<ignis_core::AsyncStatus>,
+        limit: u32,
+    ) -> Result<Vec<AsyncEvent>, StoreError>;
+
+    /// A dead letter goes back to the queue with its attempts reset.
+    async fn redrive_event(
+        &self,
+        id: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<AsyncEvent, StoreError>;
+
+    /// Deletes a dead letter.
+    async fn delete_event(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Per function: events waiting (queued or failed), running, dead, and
+    /// when the oldest waiting one was accepted.
+    async fn queue_stats(&self) -> Result<Vec<QueueStat>, StoreError>;
 
     /// The kept versions of a function, newest first.
     async fn list_versions(&self, id: &FunctionId) -> Result<Vec<FunctionVersion>, StoreError>;

@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, SessionRecord};
 use ignis_core::{
-    now_ms, ErrorKind, Function, FunctionConfig, FunctionId, FunctionVersion, InvocationRecord,
-    InvocationStatus, Scope, StartKind, TestEvent, Timestamp, Trigger,
+    now_ms, AsyncEvent, ErrorKind, Function, FunctionConfig, FunctionId, FunctionVersion,
+    InvocationRecord, InvocationStatus, Scope, StartKind, TestEvent, Timestamp, Trigger,
 };
 use ignis_package::Archive;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::{BlobStore, Rollup, Store, StoreError, KEPT_VERSIONS};
+use crate::{BlobStore, EventEnd, QueueCaps, QueueStat, Rollup, Store, StoreError, KEPT_VERSIONS};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -128,7 +128,107 @@ fn function_from_row(row: &Row<'_>) -> rusqlite::Result<Function> {
         code_size_bytes: row.get::<_, i64>("code_size_bytes")? as u64,
         created_at: ts(row.get("created_at")?),
         updated_at: ts(row.get("updated_at")?),
+        source_sha256: row.get("source_sha256")?,
+        published: false,
     })
+}
+
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<AsyncEvent> {
+    let bad = |i: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    let raw = |text: String, i: usize| {
+        serde_json::value::RawValue::from_string(text).map_err(|e| bad(i, e.to_string()))
+    };
+    let status: String = r.get("status")?;
+    Ok(AsyncEvent {
+        id: r.get("id")?,
+        namespace: r.get("namespace")?,
+        function: r.get("function")?,
+        qualifier: r.get("qualifier")?,
+        event: raw(r.get("event")?, 4)?,
+        status: ignis_core::AsyncStatus::parse(&status)
+            .ok_or_else(|| bad(5, format!("unknown status {status}")))?,
+        attempts: r.get::<_, i64>("attempts")? as u32,
+        max_retries: r.get::<_, i64>("max_retries")? as u32,
+        enqueued_at_ms: r.get("enqueued_at")?,
+        expires_at_ms: r.get("expires_at")?,
+        not_before_ms: r.get("not_before")?,
+        version: r.get::<_, Option<i64>>("version")?.map(|v| v as u64),
+        result: r
+            .get::<_, Option<String>>("result")?
+            .map(|t| raw(t, 0))
+            .transpose()?,
+        error_type: r.get("error_type")?,
+        error_message: r.get("error_message")?,
+        stdout: r.get::<_, Option<String>>("stdout")?.unwrap_or_default(),
+        stderr: r.get::<_, Option<String>>("stderr")?.unwrap_or_default(),
+        last_invocation_id: r.get("last_invocation")?,
+        started_at_ms: r.get("started_at")?,
+        finished_at_ms: r.get("finished_at")?,
+        dead_reason: r.get("dead_reason")?,
+    })
+}
+
+fn version_from_row(r: &Row<'_>) -> rusqlite::Result<FunctionVersion> {
+    let config: String = r.get(1)?;
+    Ok(FunctionVersion {
+        version: r.get::<_, i64>(0)? as u64,
+        config: serde_json::from_str(&config).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        code_sha256: r.get(2)?,
+        created_at: ts(r.get(3)?),
+        published: r.get::<_, i64>(4)? != 0,
+        description: r.get(5)?,
+    })
+}
+
+/// An alias from columns `name, version, weights, description, revision,
+/// created_at, updated_at` starting at `first`.
+fn alias_from_row(r: &Row<'_>, first: usize) -> rusqlite::Result<ignis_core::Alias> {
+    let weights: String = r.get(first + 2)?;
+    Ok(ignis_core::Alias {
+        name: r.get(first)?,
+        version: r.get::<_, i64>(first + 1)? as u64,
+        weights: serde_json::from_str(&weights).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                first + 2,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        })?,
+        description: r.get(first + 3)?,
+        revision_id: r.get(first + 4)?,
+        created_at_ms: r.get(first + 5)?,
+        updated_at_ms: r.get(first + 6)?,
+    })
+}
+
+fn alias_of(
+    conn: &Connection,
+    id: &FunctionId,
+    name: &str,
+) -> Result<Option<ignis_core::Alias>, StoreError> {
+    conn.query_row(
+        "SELECT name, version, weights, description, revision, created_at, updated_at
+         FROM aliases WHERE namespace = ?1 AND function = ?2 AND name = ?3",
+        params![id.namespace, id.name, name],
+        |r| alias_from_row(r, 0),
+    )
+    .optional()
+    .map_err(Into::into)
+}
+
+fn aliases_of(conn: &Connection, id: &FunctionId) -> Result<Vec<ignis_core::Alias>, StoreError> {
+    let rows = conn
+        .prepare(
+            "SELECT name, version, weights, description, revision, created_at, updated_at
+             FROM aliases WHERE namespace = ?1 AND function = ?2 ORDER BY name",
+        )?
+        .query_map(params![id.namespace, id.name], |r| alias_from_row(r, 0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 fn get(conn: &Connection, id: &FunctionId) -> Result<Option<Function>, StoreError> {
@@ -225,6 +325,7 @@ fn invocation_from_row(row: &Row<'_>) -> rusqlite::Result<InvocationRecord> {
     let backend = text("backend")?.parse().unwrap_or_default();
     let trigger = match text("trigger")?.as_str() {
         "http" => Trigger::Http,
+        "async" => Trigger::Async,
         _ => Trigger::Api,
     };
     let start = row
@@ -299,16 +400,17 @@ impl Store for SqliteStore {
             put_code(&tx, blobs, &code)?;
             let version = next_version(&tx, &id)?;
             let now = now_ms();
+            let source = code.source_sha256.clone().unwrap_or_else(|| code.sha256.clone());
             tx.execute(
-                "INSERT INTO functions (namespace, name, version, route, config, code_sha256, code_size_bytes, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-                params![id.namespace, id.name, version, config.route, json, code.sha256, code.bytes.len() as i64, now],
+                "INSERT INTO functions (namespace, name, version, route, config, code_sha256, code_size_bytes, created_at, updated_at, source_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+                params![id.namespace, id.name, version, config.route, json, code.sha256, code.bytes.len() as i64, now, source],
             )
             .map_err(|e| conflict(e, &id, &config))?;
             tx.execute(
-                "INSERT INTO function_versions (namespace, function, version, config, code_sha256, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id.namespace, id.name, version, json, code.sha256, now],
+                "INSERT INTO function_versions (namespace, function, version, config, code_sha256, created_at, source_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id.namespace, id.name, version, json, code.sha256, now, source],
             )?;
             let f = get(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
             tx.commit()?;
@@ -335,28 +437,42 @@ impl Store for SqliteStore {
                     expected: expected_version,
                 });
             }
-            let (sha, size) = match &code {
+            let (sha, size, source) = match &code {
                 Some(code) => {
                     put_code(&tx, blobs, code)?;
-                    (code.sha256.clone(), code.bytes.len() as u64)
+                    (
+                        code.sha256.clone(),
+                        code.bytes.len() as u64,
+                        code.source_sha256.clone().unwrap_or_else(|| code.sha256.clone()),
+                    )
                 }
-                None => (current.code_sha256.clone(), current.code_size_bytes),
+                None => (
+                    current.code_sha256.clone(),
+                    current.code_size_bytes,
+                    current
+                        .source_sha256
+                        .clone()
+                        .unwrap_or_else(|| current.code_sha256.clone()),
+                ),
             };
             let version = next_version(&tx, &id)?;
             let now = now_ms();
             tx.execute(
                 "UPDATE functions SET version = ?3, route = ?4, config = ?5, code_sha256 = ?6,
-                        code_size_bytes = ?7, updated_at = ?8 WHERE namespace = ?1 AND name = ?2",
-                params![id.namespace, id.name, version, config.route, json, sha, size as i64, now],
+                        code_size_bytes = ?7, updated_at = ?8, source_sha256 = ?9
+                 WHERE namespace = ?1 AND name = ?2",
+                params![id.namespace, id.name, version, config.route, json, sha, size as i64, now, source],
             )
             .map_err(|e| conflict(e, &id, &config))?;
             tx.execute(
-                "INSERT INTO function_versions (namespace, function, version, config, code_sha256, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id.namespace, id.name, version, json, sha, now],
+                "INSERT INTO function_versions (namespace, function, version, config, code_sha256, created_at, source_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id.namespace, id.name, version, json, sha, now, source],
             )?;
+            // Published versions are kept whatever their age.
             tx.execute(
-                "DELETE FROM function_versions WHERE namespace = ?1 AND function = ?2 AND version <= ?3",
+                "DELETE FROM function_versions WHERE namespace = ?1 AND function = ?2 AND version <= ?3
+                    AND published = 0",
                 params![id.namespace, id.name, version - KEPT_VERSIONS],
             )?;
             let f = get(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
@@ -422,10 +538,7 @@ impl Store for SqliteStore {
                         r.function,
                         r.version as i64,
                         r.backend.as_str(),
-                        match r.trigger {
-                            Trigger::Api => "api",
-                            Trigger::Http => "http",
-                        },
+                        r.trigger.as_str(),
                         r.started_at_ms,
                         r.queue_ms,
                         r.init_ms,
@@ -643,31 +756,545 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn enqueue_event(&self, event: &AsyncEvent, caps: QueueCaps) -> Result<(), StoreError> {
+        let e = event.clone();
+        self.run(move |conn, _| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let total: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM async_events WHERE status IN ('queued', 'failed', 'running')",
+                [],
+                |r| r.get(0),
+            )?;
+            if total as u64 >= caps.total {
+                return Err(StoreError::QueueFull(format!(
+                    "the asynchronous queue holds {total} events (at most {})",
+                    caps.total
+                )));
+            }
+            let mine: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM async_events WHERE namespace = ?1 AND function = ?2
+                    AND status IN ('queued', 'failed', 'running')",
+                params![e.namespace, e.function],
+                |r| r.get(0),
+            )?;
+            if mine as u64 >= caps.per_function {
+                return Err(StoreError::QueueFull(format!(
+                    "{mine} asynchronous events of `{}` are waiting (at most {})",
+                    ignis_core::qualified(&e.namespace, &e.function),
+                    caps.per_function
+                )));
+            }
+            tx.execute(
+                "INSERT INTO async_events (id, namespace, function, qualifier, event, status, attempts,
+                    max_retries, enqueued_at, expires_at, not_before)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9)",
+                params![
+                    e.id,
+                    e.namespace,
+                    e.function,
+                    e.qualifier,
+                    e.event.get(),
+                    e.max_retries,
+                    e.enqueued_at_ms,
+                    e.expires_at_ms,
+                    e.not_before_ms
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lease_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
+        self.run(move |conn, _| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let rows: Vec<AsyncEvent> = tx
+                .prepare_cached(
+                    "UPDATE async_events SET status = 'running', attempts = attempts + 1,
+                        started_at = ?1, lease_until = ?1
+                     WHERE id IN (SELECT id FROM async_events
+                        WHERE status IN ('queued', 'failed') AND not_before <= ?1
+                        ORDER BY not_before, enqueued_at LIMIT ?2)
+                     RETURNING *",
+                )?
+                .query_map(params![now_ms, limit as i64], event_from_row)?
+                .collect::<Result<_, _>>()?;
+            tx.commit()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn finish_event(&self, id: &str, end: &EventEnd) -> Result<(), StoreError> {
+        let (id, end) = (id.to_string(), end.clone());
+        self.run(move |conn, _| {
+            match end {
+                EventEnd::Succeeded {
+                    version,
+                    result,
+                    stdout,
+                    stderr,
+                    invocation_id,
+                    at_ms,
+                } => conn.execute(
+                    "UPDATE async_events SET status = 'succeeded', version = ?2, result = ?3,
+                        stdout = ?4, stderr = ?5, last_invocation = ?6, finished_at = ?7,
+                        error_type = NULL, error_message = NULL, lease_until = NULL
+                     WHERE id = ?1 AND status = 'running'",
+                    params![id, version as i64, result, stdout, stderr, invocation_id, at_ms],
+                )?,
+                EventEnd::Failed {
+                    version,
+                    error_type,
+                    message,
+                    stdout,
+                    stderr,
+                    invocation_id,
+                    at_ms,
+                    retry_at_ms,
+                    dead_reason,
+                } => conn.execute(
+                    "UPDATE async_events SET status = CASE WHEN ?8 IS NULL THEN 'dead' ELSE 'failed' END,
+                        not_before = coalesce(?8, not_before), version = ?2, error_type = ?3,
+                        error_message = ?4, stdout = ?5, stderr = ?6, last_invocation = ?7,
+                        finished_at = ?9, lease_until = NULL,
+                        dead_reason = CASE WHEN ?8 IS NULL THEN ?10 ELSE NULL END
+                     WHERE id = ?1 AND status = 'running'",
+                    params![
+                        id,
+                        version.map(|v| v as i64),
+                        error_type,
+                        message,
+                        stdout,
+                        stderr,
+                        invocation_id,
+                        retry_at_ms,
+                        at_ms,
+                        dead_reason
+                    ],
+                )?,
+                EventEnd::Deferred { not_before_ms } => conn.execute(
+                    "UPDATE async_events SET status = CASE WHEN attempts > 1 THEN 'failed' ELSE 'queued' END,
+                        attempts = attempts - 1, not_before = ?2, lease_until = NULL
+                     WHERE id = ?1 AND status = 'running'",
+                    params![id, not_before_ms],
+                )?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn requeue_running_events(&self) -> Result<usize, StoreError> {
+        self.run(|conn, _| {
+            let n = conn.execute(
+                "UPDATE async_events SET status = CASE WHEN attempts > 1 THEN 'failed' ELSE 'queued' END,
+                    attempts = attempts - 1, lease_until = NULL
+                 WHERE status = 'running'",
+                [],
+            )?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn expire_events(&self, now_ms: i64) -> Result<Vec<AsyncEvent>, StoreError> {
+        self.run(move |conn, _| {
+            let rows = conn
+                .prepare_cached(
+                    "UPDATE async_events SET status = 'dead', dead_reason = 'max age', finished_at = ?1
+                     WHERE status IN ('queued', 'failed') AND expires_at <= ?1
+                     RETURNING *",
+                )?
+                .query_map([now_ms], event_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn kill_events_of(&self, id: &FunctionId, now_ms: i64) -> Result<usize, StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| {
+            let n = conn.execute(
+                "UPDATE async_events SET status = 'dead', dead_reason = 'function deleted', finished_at = ?3
+                 WHERE namespace = ?1 AND function = ?2 AND status IN ('queued', 'failed')",
+                params![id.namespace, id.name, now_ms],
+            )?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<AsyncEvent>, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn, _| {
+            conn.query_row(
+                "SELECT * FROM async_events WHERE id = ?1",
+                [&id],
+                event_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+        })
+        .await
+    }
+
+    async fn list_events(
+        &self,
+        id: &FunctionId,
+        status: Option<ignis_core::AsyncStatus>,
+        limit: u32,
+    ) -> Result<Vec<AsyncEvent>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT * FROM async_events WHERE namespace = ?1 AND function = ?2
+                        AND (?3 IS NULL OR status = ?3)
+                     ORDER BY enqueued_at DESC, id LIMIT ?4",
+                )?
+                .query_map(
+                    params![id.namespace, id.name, status.map(|s| s.as_str()), limit],
+                    event_from_row,
+                )?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn redrive_event(
+        &self,
+        id: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<AsyncEvent, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn, _| {
+            let e = conn
+                .query_row(
+                    "UPDATE async_events SET status = 'queued', attempts = 0, not_before = ?2,
+                        enqueued_at = ?2, expires_at = ?3, dead_reason = NULL, finished_at = NULL
+                     WHERE id = ?1 AND status = 'dead' RETURNING *",
+                    params![id, now_ms, expires_at_ms],
+                    event_from_row,
+                )
+                .optional()?;
+            e.ok_or(StoreError::EventNotFound(id))
+        })
+        .await
+    }
+
+    async fn delete_event(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn, _| {
+            let n = conn.execute(
+                "DELETE FROM async_events WHERE id = ?1 AND status = 'dead'",
+                [&id],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn queue_stats(&self) -> Result<Vec<QueueStat>, StoreError> {
+        self.run(|conn, _| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT namespace, function,
+                        SUM(status IN ('queued', 'failed')), SUM(status = 'running'), SUM(status = 'dead'),
+                        MIN(CASE WHEN status IN ('queued', 'failed') THEN enqueued_at END)
+                     FROM async_events WHERE status IN ('queued', 'failed', 'running', 'dead')
+                     GROUP BY namespace, function ORDER BY namespace, function",
+                )?
+                .query_map([], |r| {
+                    Ok(QueueStat {
+                        namespace: r.get(0)?,
+                        function: r.get(1)?,
+                        waiting: r.get::<_, i64>(2)? as u64,
+                        running: r.get::<_, i64>(3)? as u64,
+                        dead: r.get::<_, i64>(4)? as u64,
+                        oldest_waiting_ms: r.get(5)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn list_versions(&self, id: &FunctionId) -> Result<Vec<FunctionVersion>, StoreError> {
         let id = id.clone();
         self.run(move |conn, _| {
             let rows = conn
                 .prepare(
-                    "SELECT version, config, code_sha256, created_at FROM function_versions
+                    "SELECT version, config, code_sha256, created_at, published, description
+                     FROM function_versions
                      WHERE namespace = ?1 AND function = ?2 ORDER BY version DESC",
                 )?
-                .query_map(params![id.namespace, id.name], |r| {
-                    let config: String = r.get(1)?;
-                    Ok(FunctionVersion {
-                        version: r.get::<_, i64>(0)? as u64,
-                        config: serde_json::from_str(&config).map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                1,
-                                rusqlite::types::Type::Text,
-                                Box::new(e),
-                            )
-                        })?,
-                        code_sha256: r.get(2)?,
-                        created_at: ts(r.get(3)?),
+                .query_map(params![id.namespace, id.name], version_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn publish_version(
+        &self,
+        id: &FunctionId,
+        expected_version: Option<u64>,
+        description: &str,
+    ) -> Result<FunctionVersion, StoreError> {
+        let (id, description) = (id.clone(), description.to_string());
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            let current = get(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+            if let Some(expected) = expected_version {
+                if expected != current.version {
+                    return Err(StoreError::VersionMismatch {
+                        name: id.to_string(),
+                        expected,
+                    });
+                }
+            }
+            tx.execute(
+                "UPDATE function_versions SET published = 1,
+                    description = CASE WHEN published = 1 THEN description ELSE ?4 END
+                 WHERE namespace = ?1 AND function = ?2 AND version = ?3",
+                params![id.namespace, id.name, current.version as i64, description],
+            )?;
+            let v = tx.query_row(
+                "SELECT version, config, code_sha256, created_at, published, description
+                 FROM function_versions WHERE namespace = ?1 AND function = ?2 AND version = ?3",
+                params![id.namespace, id.name, current.version as i64],
+                version_from_row,
+            )?;
+            tx.commit()?;
+            Ok(v)
+        })
+        .await
+    }
+
+    async fn get_version(
+        &self,
+        id: &FunctionId,
+        version: u64,
+    ) -> Result<Option<Function>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| {
+            conn.query_row(
+                "SELECT v.namespace, v.function, v.version, v.config, v.code_sha256, v.created_at,
+                        v.published, v.source_sha256, b.size_bytes
+                 FROM function_versions v JOIN code_blobs b ON b.sha256 = v.code_sha256
+                 WHERE v.namespace = ?1 AND v.function = ?2 AND v.version = ?3",
+                params![id.namespace, id.name, version as i64],
+                |r| {
+                    let config: String = r.get(3)?;
+                    let config = serde_json::from_str(&config).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            3,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?;
+                    let at = ts(r.get(5)?);
+                    Ok(Function {
+                        namespace: r.get(0)?,
+                        name: r.get(1)?,
+                        version: r.get::<_, i64>(2)? as u64,
+                        config,
+                        code_sha256: r.get(4)?,
+                        code_size_bytes: r.get::<_, i64>(8)? as u64,
+                        created_at: at,
+                        updated_at: at,
+                        source_sha256: r.get(7)?,
+                        published: r.get::<_, i64>(6)? != 0,
                     })
+                },
+            )
+            .optional()
+            .map_err(Into::into)
+        })
+        .await
+    }
+
+    async fn delete_version(&self, id: &FunctionId, version: u64) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            let current = get(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+            if current.version == version {
+                return Err(StoreError::InUse(format!(
+                    "version {version} is the current version of `{id}`: it cannot be deleted"
+                )));
+            }
+            for a in aliases_of(&tx, &id)? {
+                if a.version == version || a.weights.contains_key(&version) {
+                    return Err(StoreError::InUse(format!(
+                        "alias `{}` routes to version {version}: change or delete it first",
+                        a.name
+                    )));
+                }
+            }
+            let n = tx.execute(
+                "DELETE FROM function_versions WHERE namespace = ?1 AND function = ?2 AND version = ?3
+                    AND published = 1",
+                params![id.namespace, id.name, version as i64],
+            )?;
+            if n == 0 {
+                return Err(StoreError::VersionNotFound {
+                    function: id.to_string(),
+                    version,
+                });
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_alias(
+        &self,
+        id: &FunctionId,
+        alias: &ignis_core::Alias,
+        create: bool,
+    ) -> Result<ignis_core::Alias, StoreError> {
+        let (id, alias) = (id.clone(), alias.clone());
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            if get(&tx, &id)?.is_none() {
+                return Err(StoreError::NotFound(id.to_string()));
+            }
+            for v in std::iter::once(&alias.version).chain(alias.weights.keys()) {
+                let published: Option<i64> = tx
+                    .query_row(
+                        "SELECT published FROM function_versions
+                         WHERE namespace = ?1 AND function = ?2 AND version = ?3",
+                        params![id.namespace, id.name, *v as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                match published {
+                    None => {
+                        return Err(StoreError::VersionNotFound {
+                            function: id.to_string(),
+                            version: *v,
+                        })
+                    }
+                    Some(0) => {
+                        return Err(StoreError::NotPublished {
+                            function: id.to_string(),
+                            version: *v,
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+            let existing = alias_of(&tx, &id, &alias.name)?;
+            let weights = serde_json::to_string(&alias.weights)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            match (create, existing) {
+                (true, Some(_)) => {
+                    return Err(StoreError::AliasTaken {
+                        function: id.to_string(),
+                        alias: alias.name.clone(),
+                    })
+                }
+                (false, None) => {
+                    return Err(StoreError::AliasNotFound {
+                        function: id.to_string(),
+                        alias: alias.name.clone(),
+                    })
+                }
+                (true, None) => {
+                    tx.execute(
+                        "INSERT INTO aliases (namespace, function, name, version, weights, description,
+                            revision, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        params![
+                            id.namespace,
+                            id.name,
+                            alias.name,
+                            alias.version as i64,
+                            weights,
+                            alias.description,
+                            alias.revision_id,
+                            alias.created_at_ms,
+                            alias.updated_at_ms
+                        ],
+                    )?;
+                }
+                (false, Some(_)) => {
+                    tx.execute(
+                        "UPDATE aliases SET version = ?4, weights = ?5, description = ?6, revision = ?7,
+                            updated_at = ?8
+                         WHERE namespace = ?1 AND function = ?2 AND name = ?3",
+                        params![
+                            id.namespace,
+                            id.name,
+                            alias.name,
+                            alias.version as i64,
+                            weights,
+                            alias.description,
+                            alias.revision_id,
+                            alias.updated_at_ms
+                        ],
+                    )?;
+                }
+            }
+            let stored = alias_of(&tx, &id, &alias.name)?.ok_or_else(|| StoreError::AliasNotFound {
+                function: id.to_string(),
+                alias: alias.name.clone(),
+            })?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn get_alias(
+        &self,
+        id: &FunctionId,
+        name: &str,
+    ) -> Result<Option<ignis_core::Alias>, StoreError> {
+        let (id, name) = (id.clone(), name.to_string());
+        self.run(move |conn, _| alias_of(conn, &id, &name)).await
+    }
+
+    async fn list_aliases(&self, id: &FunctionId) -> Result<Vec<ignis_core::Alias>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn, _| aliases_of(conn, &id)).await
+    }
+
+    async fn list_all_aliases(&self) -> Result<Vec<(FunctionId, ignis_core::Alias)>, StoreError> {
+        self.run(|conn, _| {
+            let rows = conn
+                .prepare(
+                    "SELECT namespace, function, name, version, weights, description, revision,
+                        created_at, updated_at FROM aliases ORDER BY namespace, function, name",
+                )?
+                .query_map([], |r| {
+                    Ok((
+                        FunctionId::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                        alias_from_row(r, 2)?,
+                    ))
                 })?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, id: &FunctionId, name: &str) -> Result<bool, StoreError> {
+        let (id, name) = (id.clone(), name.to_string());
+        self.run(move |conn, _| {
+            let n = conn.execute(
+                "DELETE FROM aliases WHERE namespace = ?1 AND function = ?2 AND name = ?3",
+                params![id.namespace, id.name, name],
+            )?;
+            Ok(n > 0)
         })
         .await
     }

@@ -616,6 +616,18 @@ pub(crate) fn patch_of(spec: &FnSpec) -> anyhow::Result<FunctionPatch> {
         batch_concurrent: spec.batch_concurrent,
         queue_timeout_ms: spec.queue_timeout_ms,
         keep_alive_s: spec.keep_alive_s,
+        description: spec.description.clone(),
+        // Empty removes them.
+        role: spec
+            .role
+            .as_ref()
+            .map(|r| (!r.is_empty()).then(|| r.clone())),
+        async_max_retries: spec.async_max_retries,
+        async_max_age_s: spec.async_max_age_s,
+        http_qualifier: spec
+            .http_qualifier
+            .as_ref()
+            .map(|q| (!q.is_empty()).then(|| q.clone())),
     })
 }
 
@@ -735,6 +747,11 @@ mod tests {
             "--batch-concurrent=true",
             "--queue-timeout-ms=8",
             "--keep-alive-s=9",
+            "--description=d",
+            "--role=arn:aws:iam::123456789012:role/r",
+            "--async-max-retries=1",
+            "--async-max-age-s=60",
+            "--http-qualifier=prod",
         ])
         .unwrap();
         let Command::Function(FnCommand::Update(spec)) = cli.command else {

@@ -216,6 +216,21 @@ pub struct FnSpec {
     /// Whether async Node.js handlers of one batch may run concurrently.
     #[arg(long)]
     batch_concurrent: Option<bool>,
+    /// What the function is for.
+    #[arg(long)]
+    description: Option<String>,
+    /// An IAM role ARN (stored for the AWS API, not enforced; empty removes it).
+    #[arg(long, value_name = "ARN")]
+    role: Option<String>,
+    /// Retries of an asynchronous call after a failed attempt (0..=2).
+    #[arg(long, value_name = "N")]
+    async_max_retries: Option<u32>,
+    /// Seconds an asynchronous call may wait for a successful attempt.
+    #[arg(long, value_name = "SECONDS")]
+    async_max_age_s: Option<u64>,
+    /// The alias or version the HTTP trigger calls (empty: the latest).
+    #[arg(long, value_name = "QUALIFIER")]
+    http_qualifier: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

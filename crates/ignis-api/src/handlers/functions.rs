@@ -176,6 +176,15 @@ async fn create_inner(
     let CreateFunctionRequest { name, code, config } = parse_body(body)?;
     validate_name(&name)?;
     let config = config.into_new_config()?;
+    if config
+        .http_qualifier
+        .as_deref()
+        .is_some_and(|q| q != "$LATEST")
+    {
+        return Err(ApiError::invalid(
+            "`http_qualifier`: a new function has no published version or alias yet; set it with an update",
+        ));
+    }
     let archive = package(code, state.config.max_code_bytes).await?;
     check_handler(&config, &archive)?;
     let id = FunctionId::new(namespace, name);
@@ -304,6 +313,10 @@ async fn update_inner(
         ));
     }
     let config = patch.apply(&current.config)?;
+    if let Some(q) = config.http_qualifier.as_deref() {
+        // The trigger's target must exist now (a published version, an alias).
+        crate::handlers::invoke::resolve(state, id, Some(q)).await?;
+    }
     let archive = match code {
         Some(c) => Some(package(c, state.config.max_code_bytes).await?),
         None => None,

@@ -46,8 +46,40 @@ pub(crate) fn outcome_headers(outcome: &Outcome, headers: &mut HeaderMap) {
     set("x-ignis-duration-ms", format!("{:.3}", outcome.total_ms));
 }
 
+/// A number uniform in [0, 1), for an alias's weighted routing.
+pub(crate) fn uniform() -> f64 {
+    let mut b = [0u8; 8];
+    if getrandom::getrandom(&mut b).is_err() {
+        return 0.0;
+    }
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The function version a qualifier names (`None`: the latest).
+pub(crate) async fn resolve(
+    state: &SharedState,
+    id: &ignis_core::FunctionId,
+    qualifier: Option<&str>,
+) -> ApiResult<std::sync::Arc<ignis_core::Function>> {
+    let q = match qualifier {
+        None | Some("") => ignis_core::Qualifier::Latest,
+        Some(q) => ignis_core::Qualifier::parse(q)?,
+    };
+    if q == ignis_core::Qualifier::Latest {
+        return lookup(state, id);
+    }
+    Ok(state.registry.resolve(id, &q, uniform()).await?.function)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeParams {
+    /// `$LATEST` (default), a published version, or an alias.
+    pub qualifier: Option<String>,
+}
+
 #[utoipa::path(post, path = "/api/v1/functions/{name}/invoke", tag = "invoke",
-    params(("name" = String, Path, description = "Function name")),
+    params(("name" = String, Path, description = "Function name"), InvokeParams),
     request_body(content = Object, description = "The event: any JSON value (empty body = `{}`)"),
     responses(
         (status = 200, description = "The handler's return value, as JSON", body = Object,
@@ -65,9 +97,11 @@ pub(crate) fn outcome_headers(outcome: &Outcome, headers: &mut HeaderMap) {
 pub async fn invoke(
     State(state): State<SharedState>,
     Fid(id): Fid,
+    params: Result<Query<InvokeParams>, QueryRejection>,
     req: Request,
 ) -> ApiResult<Response> {
-    let f = lookup(&state, &id)?;
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let f = resolve(&state, &id, params.qualifier.as_deref()).await?;
     let bytes = body_bytes(req, &()).await?;
     let event = parse_event(&bytes)?;
     let outcome = state.engine.invoke(f, event, Trigger::Api).await;

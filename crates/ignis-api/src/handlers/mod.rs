@@ -6,6 +6,7 @@ pub mod health;
 pub mod invoke;
 pub mod metrics;
 pub mod triggers;
+pub mod versions;
 
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};

@@ -95,6 +95,11 @@ pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResul
     });
     let event = RawValue::from_string(event.to_string())
         .map_err(|e| ApiError(IgnisError::internal(e.to_string())))?;
+    // The trigger may call an alias or a version instead of the latest.
+    let function = match function.config.http_qualifier.as_deref() {
+        None => function,
+        Some(q) => crate::handlers::invoke::resolve(&state, &function.id(), Some(q)).await?,
+    };
     let outcome = state.engine.invoke(function, event, Trigger::Http).await;
     let mut extra = HeaderMap::new();
     outcome_headers(&outcome, &mut extra);

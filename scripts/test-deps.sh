@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need beyond what ignis needs (scripts/deps.sh): Debian's
-# Chromium for the console's browser test. Idempotent.
+# Chromium for the console's browser test, and boto3 and the aws CLI (from
+# PyPI, pinned, in .venv-aws) for the Lambda-compatible API's tests.
+# Idempotent.
 set -euo pipefail
 
 SUDO=""
@@ -11,9 +13,19 @@ fi
 need=()
 # playwright-core 1.64.1 (web/package.json) drives Debian's Chromium 156.
 command -v chromium >/dev/null || need+=(chromium)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test-deps: installing ${need[*]}"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 echo "test-deps: $(chromium --version 2>/dev/null || echo 'chromium missing')"
+
+# The clients the Lambda API is tested with, unmodified, at pinned versions.
+venv=.venv-aws
+if ! "$venv/bin/python" -c 'import boto3, awscli' 2>/dev/null; then
+    echo "test-deps: installing boto3 and awscli into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check boto3==1.43.11 awscli==1.45.11
+fi
+echo "test-deps: $("$venv/bin/python" -c 'import boto3; print("boto3", boto3.__version__)'), $("$venv/bin/aws" --version 2>&1)"

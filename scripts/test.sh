@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 bash scripts/test-deps.sh
 export IGNIS_IMAGE_DIR="$PWD/ignis-data/images"
+# boto3 and the aws CLI for tests/aws.rs (scripts/test-deps.sh).
+export IGNIS_AWS_PYTHON="$PWD/.venv-aws/bin/python" IGNIS_AWS_CLI="$PWD/.venv-aws/bin/aws"
 
 # First: the ignis binary embeds web/dist when it is built.
 echo "== web console: install, build, unit tests"

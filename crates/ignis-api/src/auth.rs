@@ -138,6 +138,24 @@ const FUNCTION_ROUTES: &[(&str, &str, Action, Scope)] = &[
     ),
     (
         "GET",
+        "/functions/{name}/dead-letters",
+        Action::ReadLogs,
+        Scope::PathNamespace,
+    ),
+    (
+        "POST",
+        "/functions/{name}/dead-letters/{id}/retry",
+        Action::Invoke,
+        Scope::PathNamespace,
+    ),
+    (
+        "DELETE",
+        "/functions/{name}/dead-letters/{id}",
+        Action::WriteFunctions,
+        Scope::PathNamespace,
+    ),
+    (
+        "GET",
         "/functions/{name}/files",
         Action::ReadFunctions,
         Scope::PathNamespace,
@@ -257,6 +275,27 @@ pub fn access_table() -> Vec<RouteAccess> {
             "DELETE",
             "/api/v1/keys/{id}",
             Requires(Action::ManageKeys, Scope::System),
+        ),
+        // Admin keys, or the key itself (checked by the handlers).
+        entry(
+            "POST",
+            "/api/v1/keys/{id}/aws-credentials",
+            Requires(Action::Session, Scope::Visible),
+        ),
+        entry(
+            "GET",
+            "/api/v1/keys/{id}/aws-credentials",
+            Requires(Action::Session, Scope::Visible),
+        ),
+        entry(
+            "DELETE",
+            "/api/v1/keys/{id}/aws-credentials/{access_key_id}",
+            Requires(Action::Session, Scope::Visible),
+        ),
+        entry(
+            "GET",
+            "/api/v1/invocations/{id}",
+            Requires(Action::ReadLogs, Scope::Visible),
         ),
         entry(
             "GET",
@@ -482,6 +521,7 @@ pub fn auth_error(e: AuthError) -> ApiError {
         AuthError::Invalid(m) => ApiError::invalid(m),
         AuthError::LastAdmin => ApiError(IgnisError::new(ErrorKind::Conflict, e.to_string())),
         AuthError::NoSuchKey => ApiError::not_found("no such key"),
+        AuthError::NoSuchCredential => ApiError::not_found("no such AWS access key id"),
         AuthError::Store(e) => e.into(),
         other => ApiError(IgnisError::internal(other.to_string())),
     }

@@ -71,7 +71,11 @@ impl From<StoreError> for ApiError {
             | StoreError::Corrupt(_)
             | StoreError::Join(_) => ErrorKind::Internal,
         };
-        Self(IgnisError::new(kind, e.to_string()))
+        let mut err = IgnisError::new(kind, e.to_string());
+        if kind == ErrorKind::Throttled {
+            err.retry_after_s = Some(1);
+        }
+        Self(err)
     }
 }
 

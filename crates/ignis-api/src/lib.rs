@@ -5,11 +5,13 @@
 //! document generated from the handlers' annotations. [`ApiError`] is the
 //! only place where errors become status codes.
 
+pub mod asyncq;
 pub mod auth;
 pub mod console;
 mod error;
 mod extract;
 pub mod handlers;
+pub mod lambda;
 mod openapi;
 mod registry;
 
@@ -36,6 +38,11 @@ pub struct ApiConfig {
     pub metrics_public: bool,
     /// Where the web console's files come from.
     pub console: console::Source,
+    /// The asynchronous queue's size and pace.
+    pub async_queue: asyncq::AsyncConfig,
+    /// What the Lambda-compatible API puts in ARNs.
+    pub aws_region: String,
+    pub aws_account: String,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +52,9 @@ impl Default for ApiConfig {
             max_event_bytes: 6 * 1024 * 1024,
             metrics_public: false,
             console: console::Source::Embedded,
+            async_queue: asyncq::AsyncConfig::default(),
+            aws_region: "us-east-1".to_string(),
+            aws_account: "000000000000".to_string(),
         }
     }
 }
@@ -60,6 +70,8 @@ pub struct AppState {
     pub instance: String,
     /// What every route requires ([`auth::access_table`]).
     pub access: Vec<auth::RouteAccess>,
+    /// Asynchronous invocations (the workers run once [`asyncq::start`]ed).
+    pub asyncq: Arc<asyncq::AsyncQueue>,
 }
 
 impl AppState {
@@ -70,10 +82,15 @@ impl AppState {
         config: ApiConfig,
         instance: String,
     ) -> Self {
+        let asyncq = Arc::new(asyncq::AsyncQueue::new(
+            registry.store().clone(),
+            config.async_queue.clone(),
+        ));
         Self {
             registry,
             engine,
             auth,
+            asyncq,
             config,
             started: Instant::now(),
             instance,
@@ -87,7 +104,7 @@ pub type SharedState = Arc<AppState>;
 /// The routes of one namespace's functions, nested under `/api/v1` (the
 /// default namespace) and `/api/v1/namespaces/{namespace}`.
 fn function_routes(management_limit: usize, event_limit: usize) -> Router<SharedState> {
-    use handlers::{functions, invoke, metrics, versions};
+    use handlers::{events, functions, invoke, metrics, versions};
     Router::new()
         .route("/functions", get(functions::list).post(functions::create))
         .route(
@@ -132,6 +149,15 @@ fn function_routes(management_limit: usize, event_limit: usize) -> Router<Shared
             put(functions::put_test_event).delete(functions::delete_test_event),
         )
         .route("/functions/{name}/metrics", get(metrics::series))
+        .route("/functions/{name}/dead-letters", get(events::dead_letters))
+        .route(
+            "/functions/{name}/dead-letters/{id}",
+            delete(events::delete_dead_letter),
+        )
+        .route(
+            "/functions/{name}/dead-letters/{id}/retry",
+            post(events::redrive),
+        )
         .layer(DefaultBodyLimit::max(management_limit))
         .route(
             "/functions/{name}/invoke",
@@ -157,7 +183,16 @@ pub fn router(state: SharedState) -> Router {
         .route("/whoami", get(access::whoami))
         .route("/keys", get(access::list_keys).post(access::create_key))
         .route("/keys/{id}", delete(access::revoke_key))
+        .route(
+            "/keys/{id}/aws-credentials",
+            get(access::list_aws_credentials).post(access::create_aws_credential),
+        )
+        .route(
+            "/keys/{id}/aws-credentials/{access_key_id}",
+            delete(access::revoke_aws_credential),
+        )
         .route("/audit", get(access::audit))
+        .route("/invocations/{id}", get(handlers::events::get_event))
         .route(
             "/namespaces",
             get(access::list_namespaces).post(access::create_namespace),
@@ -187,6 +222,8 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             auth::middleware,
         ))
+        // The Lambda API authenticates with SigV4, in its own layer.
+        .merge(lambda::router(&state))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

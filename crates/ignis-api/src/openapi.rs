@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Required, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{access, functions, health, invoke, metrics, triggers, versions};
+use crate::handlers::{access, events, functions, health, invoke, metrics, triggers, versions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,8 @@ use crate::handlers::{access, functions, health, invoke, metrics, triggers, vers
         access::whoami, access::session, access::login, access::logout,
         access::list_keys, access::create_key, access::revoke_key, access::audit,
         access::list_namespaces, access::create_namespace, access::delete_namespace,
+        access::create_aws_credential, access::list_aws_credentials, access::revoke_aws_credential,
+        events::get_event, events::dead_letters, events::redrive, events::delete_dead_letter,
     ),
     components(schemas(
         ignis_core::Function, ignis_core::FunctionConfig, ignis_core::FunctionPatch,
@@ -44,7 +46,9 @@ use crate::handlers::{access, functions, health, invoke, metrics, triggers, vers
         functions::FunctionFiles, functions::VersionList, functions::TestEventList,
         ignis_core::FunctionVersion, ignis_core::TestEvent, ignis_core::Alias,
         versions::PublishRequest, versions::CreateAliasRequest, versions::UpdateAliasRequest,
-        versions::AliasList,
+        versions::AliasList, invoke::Accepted, events::DeadLetters,
+        ignis_core::AsyncEvent, ignis_core::AsyncStatus, ignis_store::QueueStat,
+        access::AwsCredentialList, access::CreatedAwsCredential, ignis_core::auth::AwsCredentialRecord,
         metrics::RecentErrors, metrics::Backends, metrics::BackendFigures,
         metrics::Summary, metrics::FunctionSummary, metrics::Series, metrics::Point, invoke::InvocationList, health::Health, health::Pools, health::SandboxList,
         access::WhoAmI, access::LoginRequest, access::KeyList, access::CreateKeyRequest, access::CreatedKey,

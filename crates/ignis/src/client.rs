@@ -553,6 +553,25 @@ impl Client {
                 }
                 println!("revoked {id}");
             }
+            KeysCommand::AwsCredentials { id } => {
+                let c: Reply<ignis_api::handlers::access::CreatedAwsCredential> = self
+                    .expect_ok(
+                        self.http
+                            .post(self.url(&format!("/keys/{id}/aws-credentials"))),
+                    )
+                    .await?;
+                if !self.printed_json(&c.raw)? {
+                    let c = c.value;
+                    println!("aws_access_key_id = {}", c.access_key_id);
+                    println!("aws_secret_access_key = {}", c.secret_access_key);
+                    println!("region = {}", c.region);
+                    eprintln!(
+                        "(for key {}: the secret above is shown only now; use it with --endpoint-url {})",
+                        c.key_id,
+                        self.base
+                    );
+                }
+            }
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -159,6 +159,22 @@ settings! {
     /// Serve the web console from this directory (a `web/dist` build) instead
     /// of the one built into the binary.
     console_dir: Option<PathBuf> = None, env "IGNIS_CONSOLE_DIR", value "DIR";
+    /// Asynchronous invocations run at once (over every function).
+    async_workers: usize = 16, env "IGNIS_ASYNC_WORKERS", value "N";
+    /// Asynchronous events waiting or running per function before new ones
+    /// are refused (429).
+    async_queue_per_function: u64 = 10_000, env "IGNIS_ASYNC_QUEUE_PER_FUNCTION", value "N";
+    /// Asynchronous events waiting or running in total before new ones are
+    /// refused (429).
+    async_queue_total: u64 = 100_000, env "IGNIS_ASYNC_QUEUE_TOTAL", value "N";
+    /// Wait before the first retry of a failed asynchronous event, ms (each
+    /// next retry waits twice as long).
+    async_retry_base_ms: u64 = 1_000, env "IGNIS_ASYNC_RETRY_BASE_MS", value "MS";
+    /// The region in the Lambda API's ARNs (requests signed for any region
+    /// are accepted).
+    aws_region: String = "us-east-1".into(), env "IGNIS_AWS_REGION", value "REGION";
+    /// The account id in the Lambda API's ARNs (12 digits).
+    aws_account: String = "000000000000".into(), env "IGNIS_AWS_ACCOUNT", value "ID";
 }
 
 /// On, off, or decided by what the host has.
@@ -371,6 +387,26 @@ impl Settings {
         }
         if self.auth_fail_burst == 0 || self.auth_fail_per_minute == 0 {
             bail!("auth_fail_burst and auth_fail_per_minute must be at least 1");
+        }
+        if !(1..=1024).contains(&self.async_workers) {
+            bail!("async_workers must be between 1 and 1024");
+        }
+        if self.async_queue_per_function == 0 || self.async_queue_total == 0 {
+            bail!("async_queue_per_function and async_queue_total must be at least 1");
+        }
+        if !(1..=3_600_000).contains(&self.async_retry_base_ms) {
+            bail!("async_retry_base_ms must be between 1 and 3600000");
+        }
+        if self.aws_account.len() != 12 || !self.aws_account.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("aws_account must be 12 digits");
+        }
+        if self.aws_region.is_empty()
+            || !self
+                .aws_region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            bail!("aws_region must be a region name such as us-east-1");
         }
         // sun_path holds 108 bytes; leave room for "/sb-<uuid>/channel.sock".
         if run_dir.as_os_str().len() > 50 {

@@ -106,6 +106,12 @@ enum KeysCommand {
     },
     /// Revoke a key by id (`key-...`); its console sessions end.
     Revoke { id: String },
+    /// New AWS credentials (SigV4) for a key, for boto3 and the aws CLI
+    /// against the Lambda-compatible API; the secret is printed once.
+    AwsCredentials {
+        /// The key (`key-...`) whose role and namespaces they carry.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -112,6 +112,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<ExitCode> {
         None
     };
     auth.spawn_flusher(Duration::from_secs(10));
+    // SigV4 secrets of the Lambda API derive from this (DATA_DIR/aws-signing.key, 0600).
+    let signing = ignis_auth::aws::SigningSecret::load_or_create(&config.data_dir)
+        .context("loading the AWS signing secret")?;
+    auth.set_signing_secret(signing);
     let state = Arc::new(AppState::new(
         registry,
         engine.clone(),
@@ -120,10 +124,21 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<ExitCode> {
             max_code_bytes: config.max_code_mb * 1024 * 1024,
             metrics_public: config.metrics_public,
             console: console.clone(),
+            async_queue: ignis_api::asyncq::AsyncConfig {
+                workers: config.async_workers,
+                per_function: config.async_queue_per_function,
+                total: config.async_queue_total,
+                retry_base_ms: config.async_retry_base_ms,
+            },
+            aws_region: config.aws_region.clone(),
+            aws_account: config.aws_account.clone(),
             ..ApiConfig::default()
         },
         config.instance.clone(),
     ));
+    ignis_api::asyncq::start(&state)
+        .await
+        .context("starting the asynchronous queue")?;
     // Code that calls still held when its function was deleted or updated
     // is collected once they are done.
     // A weak reference: the task must not keep the engine (and with it the

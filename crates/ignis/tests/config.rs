@@ -115,6 +115,12 @@ const SAMPLES: &[(&str, &str, &str)] = &[
         r#""/tmp/ignis-cfg-console""#,
         "/tmp/ignis-cfg-console",
     ),
+    ("async_workers", "3", "3"),
+    ("async_queue_per_function", "11", "11"),
+    ("async_queue_total", "22", "22"),
+    ("async_retry_base_ms", "250", "250"),
+    ("aws_region", r#""eu-west-3""#, "eu-west-3"),
+    ("aws_account", r#""123456789012""#, "123456789012"),
 ];
 
 fn env_name(setting: &str) -> String {

@@ -7,7 +7,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ignis_auth::{KeySpec, Principal, Via};
-use ignis_core::auth::{AuditEntry, KeyRecord, NamespaceInfo, Namespaces, Role};
+use ignis_core::auth::{
+    AuditEntry, AwsCredentialRecord, KeyRecord, NamespaceInfo, Namespaces, Role,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -405,6 +407,149 @@ pub async fn delete_namespace(
         &caller.principal,
         "namespace.delete",
         &namespace,
+        result,
+    )
+    .await
+}
+
+/// AWS credentials of key `id` may be managed by an admin key or by the
+/// key itself.
+fn may_manage_credentials_of(caller: &Principal, id: &str) -> ApiResult<()> {
+    let admin = matches!(
+        ignis_auth::authorize(
+            caller,
+            ignis_auth::Action::ManageKeys,
+            ignis_auth::Resource::System
+        ),
+        ignis_auth::Decision::Allow
+    );
+    if admin || caller.key_id == id {
+        Ok(())
+    } else {
+        Err(ApiError(ignis_core::IgnisError::new(
+            ignis_core::ErrorKind::Forbidden,
+            "only an admin key, or the key itself, manages its AWS credentials",
+        )))
+    }
+}
+
+/// New SigV4 credentials, shown once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedAwsCredential {
+    /// `AKIG...`: `aws_access_key_id`.
+    pub access_key_id: String,
+    /// `aws_secret_access_key`: shown only now (the server derives it again
+    /// from its signing secret; it is not stored).
+    pub secret_access_key: String,
+    /// The key whose role and namespaces it carries.
+    pub key_id: String,
+    /// The region to sign for (any region is accepted; this one is in ARNs).
+    pub region: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AwsCredentialList {
+    pub credentials: Vec<AwsCredentialRecord>,
+}
+
+#[utoipa::path(post, path = "/api/v1/keys/{id}/aws-credentials", tag = "access",
+    params(("id" = String, Path, description = "Key id (`key-...`)")),
+    responses(
+        (status = 201, description = "Created: the secret is shown only in this answer", body = CreatedAwsCredential),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Neither an admin key nor the key itself", body = ErrorBody),
+        (status = 404, description = "No such active key", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn create_aws_credential(
+    State(state): State<SharedState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<CreatedAwsCredential>)> {
+    let result = async {
+        may_manage_credentials_of(&caller.principal, &id)?;
+        let (record, secret) = state
+            .auth
+            .create_aws_credential(&id)
+            .await
+            .map_err(auth_error)?;
+        tracing::info!(key = %id, access_key_id = %record.access_key_id, "AWS credentials created");
+        Ok((
+            StatusCode::CREATED,
+            Json(CreatedAwsCredential {
+                access_key_id: record.access_key_id,
+                secret_access_key: secret,
+                key_id: record.key_id,
+                region: state.config.aws_region.clone(),
+                created_at_ms: record.created_at_ms,
+            }),
+        ))
+    }
+    .await;
+    audited(
+        &state,
+        &caller.principal,
+        "key.aws_credentials.create",
+        &id,
+        result,
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/keys/{id}/aws-credentials", tag = "access",
+    params(("id" = String, Path, description = "Key id (`key-...`)")),
+    responses(
+        (status = 200, description = "The key's AWS access key ids (revoked ones too); never the secrets", body = AwsCredentialList),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Neither an admin key nor the key itself", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn list_aws_credentials(
+    State(state): State<SharedState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AwsCredentialList>> {
+    may_manage_credentials_of(&caller.principal, &id)?;
+    Ok(Json(AwsCredentialList {
+        credentials: state.auth.aws_credentials_of(&id),
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/keys/{id}/aws-credentials/{access_key_id}", tag = "access",
+    params(("id" = String, Path, description = "Key id (`key-...`)"),
+           ("access_key_id" = String, Path, description = "`AKIG...`")),
+    responses(
+        (status = 200, description = "Revoked: requests signed with it fail from now on", body = AwsCredentialRecord),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Neither an admin key nor the key itself", body = ErrorBody),
+        (status = 404, description = "No such credential of this key", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
+pub async fn revoke_aws_credential(
+    State(state): State<SharedState>,
+    Caller(caller): Caller,
+    Path((id, access_key_id)): Path<(String, String)>,
+) -> ApiResult<Json<AwsCredentialRecord>> {
+    let result = async {
+        may_manage_credentials_of(&caller.principal, &id)?;
+        if state
+            .auth
+            .aws_credential(&access_key_id)
+            .is_none_or(|c| c.key_id != id)
+        {
+            return Err(ApiError::not_found("no such AWS access key id of this key"));
+        }
+        state
+            .auth
+            .revoke_aws_credential(&access_key_id)
+            .await
+            .map(Json)
+            .map_err(auth_error)
+    }
+    .await;
+    audited(
+        &state,
+        &caller.principal,
+        "key.aws_credentials.revoke",
+        &access_key_id,
         result,
     )
     .await

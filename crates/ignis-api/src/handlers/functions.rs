@@ -173,6 +173,21 @@ async fn create_inner(
     caller: &Principal,
     body: Value,
 ) -> ApiResult<Response> {
+    let f = create_function(state, namespace, body).await?;
+    let mut response = (StatusCode::CREATED, Json(view(&f, caller))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location(&f)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// Creates a function from a body in the native wire format (what the
+/// native API and the Lambda API's CreateFunction share).
+pub(crate) async fn create_function(
+    state: &SharedState,
+    namespace: String,
+    body: Value,
+) -> ApiResult<Arc<Function>> {
     let CreateFunctionRequest { name, code, config } = parse_body(body)?;
     validate_name(&name)?;
     let config = config.into_new_config()?;
@@ -196,11 +211,7 @@ async fn create_inner(
     let f = state.registry.put(f);
     state.engine.function_created(f.clone());
     tracing::info!(function = %f.label(), version = f.version, "function created");
-    let mut response = (StatusCode::CREATED, Json(view(&f, caller))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location(&f)) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(response)
+    Ok(f)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -302,6 +313,17 @@ async fn update_inner(
     caller: &Principal,
     body: Value,
 ) -> ApiResult<Json<Function>> {
+    let f = update_function(state, id, body).await?;
+    Ok(Json(view(&f, caller)))
+}
+
+/// Updates a function from a body in the native wire format; an update
+/// that changes nothing returns the function as it is.
+pub(crate) async fn update_function(
+    state: &SharedState,
+    id: &FunctionId,
+    body: Value,
+) -> ApiResult<Arc<Function>> {
     let current = lookup(state, id)?;
     let UpdateFunctionRequest {
         code,
@@ -344,7 +366,7 @@ async fn update_inner(
         .is_none_or(|a| a.sha256 == current.code_sha256);
     if same_code && config == current.config {
         // Nothing changed: no new version, no drained pool.
-        return Ok(Json(view(&current, caller)));
+        return Ok(current);
     }
     let code = if same_code { None } else { archive.as_ref() };
     let f = state
@@ -356,7 +378,7 @@ async fn update_inner(
     state.engine.function_updated(f.clone());
     tracing::info!(function = %f.label(), version = f.version, "function updated");
     collect_garbage(state).await;
-    Ok(Json(view(&f, caller)))
+    Ok(f)
 }
 
 #[utoipa::path(delete, path = "/api/v1/functions/{name}", tag = "functions",
@@ -383,7 +405,7 @@ pub async fn delete(
     .await
 }
 
-async fn delete_inner(state: &SharedState, id: &FunctionId) -> ApiResult<StatusCode> {
+pub(crate) async fn delete_inner(state: &SharedState, id: &FunctionId) -> ApiResult<StatusCode> {
     if !state.registry.store().delete_function(id).await? {
         return Err(ApiError::not_found(format!(
             "function `{id}` does not exist"
@@ -391,6 +413,22 @@ async fn delete_inner(state: &SharedState, id: &FunctionId) -> ApiResult<StatusC
     }
     if let Some(old) = state.registry.remove(id) {
         state.engine.function_removed(&old.id(), old.version);
+    }
+    // Its waiting asynchronous events become dead letters (running ones
+    // end as the engine ends them).
+    match state
+        .registry
+        .store()
+        .kill_events_of(id, crate::asyncq::now_ms())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(function = %id, events = n, "queued events of a deleted function are dead letters")
+        }
+        Err(e) => {
+            tracing::warn!(function = %id, error = %e, "could not end the queued events of a deleted function")
+        }
     }
     tracing::info!(function = %id, "function deleted");
     collect_garbage(state).await;

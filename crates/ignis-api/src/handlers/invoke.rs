@@ -76,6 +76,22 @@ pub(crate) async fn resolve(
 pub struct InvokeParams {
     /// `$LATEST` (default), a published version, or an alias.
     pub qualifier: Option<String>,
+    /// `true`: queue the call and answer 202 at once (as the header
+    /// `X-Ignis-Invocation-Type: Event` does).
+    #[serde(rename = "async")]
+    pub run_async: Option<bool>,
+}
+
+/// Header that makes a call asynchronous (`Event`) or synchronous
+/// (`RequestResponse`, the default).
+pub const INVOCATION_TYPE_HEADER: &str = "x-ignis-invocation-type";
+
+/// The answer to an accepted asynchronous call.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// Read its progress at `GET /api/v1/invocations/{invocation_id}`.
+    pub invocation_id: String,
+    pub status: ignis_core::AsyncStatus,
 }
 
 #[utoipa::path(post, path = "/api/v1/functions/{name}/invoke", tag = "invoke",
@@ -84,12 +100,13 @@ pub struct InvokeParams {
     responses(
         (status = 200, description = "The handler's return value, as JSON", body = Object,
          headers(("X-Ignis-Invocation-Id" = String), ("X-Ignis-Cold-Start" = bool), ("X-Ignis-Duration-Ms" = f64))),
+        (status = 202, description = "Asynchronous (`?async=true` or `X-Ignis-Invocation-Type: Event`): stored in the queue; runs at least once", body = Accepted),
         (status = 400, description = "The event is not JSON", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such function", body = ErrorBody),
         (status = 413, description = "Event over 6 MiB", body = ErrorBody),
-        (status = 429, description = "Throttled (see Retry-After)", body = ErrorBody),
+        (status = 429, description = "Throttled (see Retry-After); asynchronous: the queue is full", body = ErrorBody),
         (status = 502, description = "FunctionError, InitError, OutOfMemory, SandboxCrashed, InvalidResult, ResponseTooLarge", body = ErrorBody),
         (status = 503, description = "No backend, or shutting down", body = ErrorBody),
         (status = 504, description = "Timeout", body = ErrorBody)),
@@ -101,9 +118,42 @@ pub async fn invoke(
     req: Request,
 ) -> ApiResult<Response> {
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let run_async = match req
+        .headers()
+        .get(INVOCATION_TYPE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => params.run_async == Some(true),
+        Some(t) if t.eq_ignore_ascii_case("event") => true,
+        Some(t) if t.eq_ignore_ascii_case("requestresponse") => params.run_async == Some(true),
+        Some(t) => {
+            return Err(ApiError::invalid(format!(
+                "`X-Ignis-Invocation-Type` must be `Event` or `RequestResponse`, not `{t}`"
+            )))
+        }
+    };
     let f = resolve(&state, &id, params.qualifier.as_deref()).await?;
     let bytes = body_bytes(req, &()).await?;
     let event = parse_event(&bytes)?;
+    if run_async {
+        let qualifier = params.qualifier.filter(|q| !q.is_empty() && q != "$LATEST");
+        let e = state.asyncq.submit(&f, qualifier, event).await?;
+        let mut r = (
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                invocation_id: e.id.clone(),
+                status: e.status,
+            }),
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/invocations/{}", e.id)) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&e.id) {
+            r.headers_mut().insert("x-ignis-invocation-id", v);
+        }
+        return Ok(r);
+    }
     let outcome = state.engine.invoke(f, event, Trigger::Api).await;
     Ok(respond(outcome))
 }

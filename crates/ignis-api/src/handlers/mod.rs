@@ -1,6 +1,7 @@
 //! One module per API resource.
 
 pub mod access;
+pub mod events;
 pub mod functions;
 pub mod health;
 pub mod invoke;

@@ -47,20 +47,9 @@ pub async fn publish(
     body: Option<JsonBody<PublishRequest>>,
 ) -> ApiResult<(StatusCode, Json<FunctionVersion>)> {
     let req = body.map(|b| b.0).unwrap_or_default();
-    let result = async {
-        if req.description.chars().count() > ignis_core::function::limits::DESCRIPTION_CHARS {
-            return Err(ApiError::invalid("`description` is over 256 characters"));
-        }
-        lookup(&state, &id)?;
-        let v = state
-            .registry
-            .store()
-            .publish_version(&id, req.expected_version, &req.description)
-            .await?;
-        tracing::info!(function = %id, version = v.version, "version published");
-        Ok((StatusCode::CREATED, Json(v)))
-    }
-    .await;
+    let result = publish_inner(&state, &id, req)
+        .await
+        .map(|v| (StatusCode::CREATED, Json(v)));
     audited(
         &state,
         &caller.principal,
@@ -69,6 +58,28 @@ pub async fn publish(
         result,
     )
     .await
+}
+
+/// Publishes the current version of `id` (what `publish` and the Lambda
+/// API's PublishVersion share).
+pub(crate) async fn publish_inner(
+    state: &SharedState,
+    id: &ignis_core::FunctionId,
+    req: PublishRequest,
+) -> ApiResult<FunctionVersion> {
+    {
+        if req.description.chars().count() > ignis_core::function::limits::DESCRIPTION_CHARS {
+            return Err(ApiError::invalid("`description` is over 256 characters"));
+        }
+        lookup(state, id)?;
+        let v = state
+            .registry
+            .store()
+            .publish_version(id, req.expected_version, &req.description)
+            .await?;
+        tracing::info!(function = %id, version = v.version, "version published");
+        Ok(v)
+    }
 }
 
 fn version_param(params: &axum::extract::RawPathParams) -> ApiResult<u64> {
@@ -95,15 +106,12 @@ pub async fn delete_version(
     Caller(caller): Caller,
     params: axum::extract::RawPathParams,
 ) -> ApiResult<StatusCode> {
-    let result = async {
-        let version = version_param(&params)?;
-        lookup(&state, &id)?;
-        state.registry.store().delete_version(&id, version).await?;
-        state.registry.remove_version(&id, version);
-        state.engine.version_removed(&id, version);
-        Ok(StatusCode::NO_CONTENT)
-    }
-    .await;
+    let result = match version_param(&params) {
+        Ok(version) => delete_version_inner(&state, &id, version)
+            .await
+            .map(|()| StatusCode::NO_CONTENT),
+        Err(e) => Err(e),
+    };
     audited(
         &state,
         &caller.principal,
@@ -112,6 +120,18 @@ pub async fn delete_version(
         result,
     )
     .await
+}
+
+pub(crate) async fn delete_version_inner(
+    state: &SharedState,
+    id: &ignis_core::FunctionId,
+    version: u64,
+) -> ApiResult<()> {
+    lookup(state, id)?;
+    state.registry.store().delete_version(id, version).await?;
+    state.registry.remove_version(id, version);
+    state.engine.version_removed(id, version);
+    Ok(())
 }
 
 /// Body of `POST /functions/{name}/aliases`.
@@ -203,9 +223,20 @@ pub async fn create_alias(
     JsonBody(req): JsonBody<CreateAliasRequest>,
 ) -> ApiResult<(StatusCode, Json<Alias>)> {
     let target = format!("{id}:{}", req.name);
-    let result = async {
+    let result = create_alias_inner(&state, &id, req)
+        .await
+        .map(|a| (StatusCode::CREATED, Json(a)));
+    audited(&state, &caller.principal, "alias.create", &target, result).await
+}
+
+pub(crate) async fn create_alias_inner(
+    state: &SharedState,
+    id: &ignis_core::FunctionId,
+    req: CreateAliasRequest,
+) -> ApiResult<Alias> {
+    {
         check_alias(&req.name, req.version, &req.weights, &req.description)?;
-        lookup(&state, &id)?;
+        lookup(state, id)?;
         let now = ignis_core::now_ms();
         let alias = Alias {
             name: req.name,
@@ -216,12 +247,10 @@ pub async fn create_alias(
             created_at_ms: now,
             updated_at_ms: now,
         };
-        let stored = state.registry.store().put_alias(&id, &alias, true).await?;
-        state.registry.put_alias(&id, stored.clone());
-        Ok((StatusCode::CREATED, Json(stored)))
+        let stored = state.registry.store().put_alias(id, &alias, true).await?;
+        state.registry.put_alias(id, stored.clone());
+        Ok(stored)
     }
-    .await;
-    audited(&state, &caller.principal, "alias.create", &target, result).await
 }
 
 #[utoipa::path(get, path = "/api/v1/functions/{name}/aliases", tag = "functions",
@@ -290,11 +319,21 @@ pub async fn update_alias(
 ) -> ApiResult<Json<Alias>> {
     let name = alias_param(&params);
     let target = format!("{id}:{name}");
-    let result = async {
-        lookup(&state, &id)?;
+    let result = update_alias_inner(&state, &id, &name, req).await.map(Json);
+    audited(&state, &caller.principal, "alias.update", &target, result).await
+}
+
+pub(crate) async fn update_alias_inner(
+    state: &SharedState,
+    id: &ignis_core::FunctionId,
+    name: &str,
+    req: UpdateAliasRequest,
+) -> ApiResult<Alias> {
+    {
+        lookup(state, id)?;
         let current = state
             .registry
-            .alias(&id, &name)
+            .alias(id, name)
             .ok_or_else(|| ApiError::not_found(format!("function `{id}` has no alias `{name}`")))?;
         if let Some(expected) = &req.revision_id {
             if *expected != current.revision_id {
@@ -318,9 +357,9 @@ pub async fn update_alias(
                 .collect()
         });
         let description = req.description.unwrap_or(current.description.clone());
-        check_alias(&name, version, &weights, &description)?;
+        check_alias(name, version, &weights, &description)?;
         let alias = Alias {
-            name: name.clone(),
+            name: name.to_string(),
             version,
             weights,
             description,
@@ -328,13 +367,11 @@ pub async fn update_alias(
             created_at_ms: current.created_at_ms,
             updated_at_ms: ignis_core::now_ms(),
         };
-        let stored = state.registry.store().put_alias(&id, &alias, false).await?;
-        state.registry.put_alias(&id, stored.clone());
+        let stored = state.registry.store().put_alias(id, &alias, false).await?;
+        state.registry.put_alias(id, stored.clone());
         tracing::info!(function = %id, alias = %name, version, "alias updated");
-        Ok(Json(stored))
+        Ok(stored)
     }
-    .await;
-    audited(&state, &caller.principal, "alias.update", &target, result).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/functions/{name}/aliases/{alias}", tag = "functions",
@@ -354,24 +391,29 @@ pub async fn delete_alias(
 ) -> ApiResult<StatusCode> {
     let name = alias_param(&params);
     let target = format!("{id}:{name}");
-    let result = async {
-        let f = lookup(&state, &id)?;
-        if f.config.http_qualifier.as_deref() == Some(name.as_str()) {
-            return Err(ApiError(ignis_core::IgnisError::new(
-                ignis_core::ErrorKind::Conflict,
-                format!(
-                    "the HTTP trigger of `{id}` calls alias `{name}`: point it elsewhere first"
-                ),
-            )));
-        }
-        if !state.registry.store().delete_alias(&id, &name).await? {
-            return Err(ApiError::not_found(format!(
-                "function `{id}` has no alias `{name}`"
-            )));
-        }
-        state.registry.remove_alias(&id, &name);
-        Ok(StatusCode::NO_CONTENT)
-    }
-    .await;
+    let result = delete_alias_inner(&state, &id, &name)
+        .await
+        .map(|()| StatusCode::NO_CONTENT);
     audited(&state, &caller.principal, "alias.delete", &target, result).await
+}
+
+pub(crate) async fn delete_alias_inner(
+    state: &SharedState,
+    id: &ignis_core::FunctionId,
+    name: &str,
+) -> ApiResult<()> {
+    let f = lookup(state, id)?;
+    if f.config.http_qualifier.as_deref() == Some(name) {
+        return Err(ApiError(ignis_core::IgnisError::new(
+            ignis_core::ErrorKind::Conflict,
+            format!("the HTTP trigger of `{id}` calls alias `{name}`: point it elsewhere first"),
+        )));
+    }
+    if !state.registry.store().delete_alias(id, name).await? {
+        return Err(ApiError::not_found(format!(
+            "function `{id}` has no alias `{name}`"
+        )));
+    }
+    state.registry.remove_alias(id, name);
+    Ok(())
 }

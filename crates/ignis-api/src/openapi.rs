@@ -50,7 +50,7 @@ use crate::handlers::{access, events, functions, health, invoke, metrics, trigge
         ignis_core::AsyncEvent, ignis_core::AsyncStatus, ignis_store::QueueStat,
         access::AwsCredentialList, access::CreatedAwsCredential, ignis_core::auth::AwsCredentialRecord,
         metrics::RecentErrors, metrics::Backends, metrics::BackendFigures,
-        metrics::Summary, metrics::FunctionSummary, metrics::Series, metrics::Point, invoke::InvocationList, health::Health, health::Pools, health::SandboxList,
+        metrics::Summary, metrics::AsyncSummary, metrics::FunctionSummary, metrics::Series, metrics::Point, invoke::InvocationList, health::Health, health::Pools, health::SandboxList,
         access::WhoAmI, access::LoginRequest, access::KeyList, access::CreateKeyRequest, access::CreatedKey,
         access::AuditList, access::NamespaceList, access::CreateNamespaceRequest,
         crate::error::ErrorBody, crate::error::ErrorDetail,

@@ -71,6 +71,23 @@ pub struct Summary {
     #[schema(value_type = Object)]
     pub host: ignis_metrics::host::HostUsage,
     pub records_dropped: u64,
+    /// The asynchronous queue now (of the functions the key may read).
+    pub async_queue: AsyncSummary,
+}
+
+/// The asynchronous queue in the summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AsyncSummary {
+    pub waiting: u64,
+    pub running: u64,
+    pub dead_letters: u64,
+    /// Age of the oldest waiting event, ms (`null`: none waits).
+    pub oldest_waiting_age_ms: Option<i64>,
+    /// Since the server started (all namespaces; `null` for a key limited
+    /// to some).
+    pub accepted_total: Option<u64>,
+    pub retries_total: Option<u64>,
+    pub dead_total: Option<u64>,
 }
 
 fn window_of(s: Option<&str>, default: i64) -> ApiResult<i64> {
@@ -155,7 +172,32 @@ pub async fn summary(
             .recorder_stats()
             .dropped
             .load(std::sync::atomic::Ordering::Relaxed),
+        async_queue: async_summary(&state, &caller.principal),
     }))
+}
+
+fn async_summary(state: &SharedState, p: &ignis_auth::Principal) -> AsyncSummary {
+    let stats = state.asyncq.stats();
+    let mine: Vec<_> = stats
+        .functions
+        .iter()
+        .filter(|f| p.sees(&f.namespace))
+        .collect();
+    let now = crate::asyncq::now_ms();
+    let all = p.namespaces.is_all();
+    AsyncSummary {
+        waiting: mine.iter().map(|f| f.waiting).sum(),
+        running: mine.iter().map(|f| f.running).sum(),
+        dead_letters: mine.iter().map(|f| f.dead).sum(),
+        oldest_waiting_age_ms: mine
+            .iter()
+            .filter_map(|f| f.oldest_waiting_ms)
+            .min()
+            .map(|t| (now - t).max(0)),
+        accepted_total: all.then_some(stats.accepted_total),
+        retries_total: all.then_some(stats.retries_total),
+        dead_total: all.then_some(stats.dead_total),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -273,12 +315,90 @@ pub async fn stream(
         (status = 403, description = "Not allowed (a key for every namespace with the metrics role)", body = ErrorBody)),
     security(("key" = []), ("session" = [])))]
 pub async fn prometheus(State(state): State<SharedState>) -> Response {
-    let mut r = state.engine.metrics().encode().into_response();
+    let mut text = state.engine.metrics().encode();
+    let queue = async_metrics(&state.asyncq.stats(), crate::asyncq::now_ms());
+    match text.rfind("# EOF") {
+        Some(i) => text.insert_str(i, &queue),
+        None => text.push_str(&queue),
+    }
+    let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     r
+}
+
+/// The asynchronous queue's families, in the OpenMetrics text format.
+fn async_metrics(stats: &crate::asyncq::AsyncStats, now_ms: i64) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    for (name, help, value) in [
+        (
+            "ignis_async_accepted",
+            "Asynchronous events accepted since the server started.",
+            stats.accepted_total,
+        ),
+        (
+            "ignis_async_succeeded",
+            "Asynchronous attempts that succeeded.",
+            stats.succeeded_total,
+        ),
+        (
+            "ignis_async_retries",
+            "Failed asynchronous attempts scheduled to run again.",
+            stats.retries_total,
+        ),
+        (
+            "ignis_async_dead",
+            "Asynchronous events that became dead letters.",
+            stats.dead_total,
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {value}"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP ignis_async_queue_depth Asynchronous events waiting or running, per function.\n# TYPE ignis_async_queue_depth gauge"
+    );
+    for f in &stats.functions {
+        for (state, n) in [("waiting", f.waiting), ("running", f.running)] {
+            let _ = writeln!(
+                o,
+                "ignis_async_queue_depth{{namespace=\"{}\",function=\"{}\",state=\"{state}\"}} {n}",
+                f.namespace, f.function
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "# HELP ignis_async_oldest_age_seconds Age of the oldest waiting asynchronous event, per function.\n# TYPE ignis_async_oldest_age_seconds gauge"
+    );
+    for f in &stats.functions {
+        let age = f
+            .oldest_waiting_ms
+            .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0);
+        let _ = writeln!(
+            o,
+            "ignis_async_oldest_age_seconds{{namespace=\"{}\",function=\"{}\"}} {age}",
+            f.namespace, f.function
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP ignis_async_dead_letters Dead letters kept, per function.\n# TYPE ignis_async_dead_letters gauge"
+    );
+    for f in &stats.functions {
+        let _ = writeln!(
+            o,
+            "ignis_async_dead_letters{{namespace=\"{}\",function=\"{}\"}} {}",
+            f.namespace, f.function, f.dead
+        );
+    }
+    o
 }
 
 #[cfg(test)]

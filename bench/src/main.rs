@@ -43,6 +43,10 @@ struct Args {
     /// Only compare Docker and microVM (writes OUT/virtualization.* and the chart).
     #[arg(long)]
     only_virtualization: bool,
+    /// Only measure the Lambda API's SigV4 invoke against the native one,
+    /// and asynchronous against synchronous throughput (prints JSON).
+    #[arg(long)]
+    only_aws: bool,
     /// Compare `--ignis` (A) with this binary (B): stem-cell cold starts,
     /// warm latency and throughput at concurrency 1 and 8, per runtime, in
     /// interleaved rounds (A B B A ...) so that drift of the machine falls
@@ -1170,6 +1174,7 @@ struct Report {
     runtimes: Vec<RuntimeReport>,
     metrics_overhead: MetricsOverhead,
     auth_cost: AuthCost,
+    aws_async: AwsAsync,
     virtualization: Vec<BackendReport>,
 }
 
@@ -1405,6 +1410,11 @@ fn markdown(r: &Report) -> String {
         "\n## Cost of authentication (python, concurrency {}, median of ABBA-ordered runs)\n\n| authentication | requests/s |\n|---|---:|\n| on (a `Bearer` key checked per call) | {:.0} |\n| off (`--no-auth`) | {:.0} |\n\nAuth on / auth off: {:.3}\n",
         a.concurrency, a.rps_auth, a.rps_no_auth, a.ratio
     ));
+    let w = &r.aws_async;
+    s.push_str(&format!(
+        "\n## Lambda API and asynchronous invocations (python no-op, concurrency {}, one server)\n\n| path | per second |\n|---|---:|\n| native invoke (Bearer key) | {:.0} |\n| Lambda Invoke (SigV4 signed and verified) | {:.0} |\n| async events accepted (stored, 202) | {:.0} |\n| async events completed | {:.0} |\n\nSigV4 / native: {:.3}; async completed / sync: {:.3} ({} events)\n",
+        w.concurrency, w.rps_native, w.rps_lambda_sigv4, w.async_accepted_per_s, w.async_completed_per_s, w.sigv4_ratio, w.async_completed_vs_sync, w.async_events
+    ));
     s
 }
 
@@ -1449,6 +1459,19 @@ async fn main() -> anyhow::Result<()> {
         println!("{json}");
         std::fs::create_dir_all(&args.out)?;
         std::fs::write(args.out.join("compare.json"), json)?;
+        return Ok(());
+    }
+    if args.only_aws {
+        let a = bench_aws_async(
+            &http,
+            &args.ignis,
+            8,
+            plan.load,
+            if args.quick { 2 } else { 6 },
+            if args.quick { 400 } else { 2000 },
+        )
+        .await?;
+        println!("{}", serde_json::to_string_pretty(&a)?);
         return Ok(());
     }
     if args.only_overhead {
@@ -1546,6 +1569,16 @@ async fn main() -> anyhow::Result<()> {
         if args.quick { 2 } else { 6 },
     )
     .await?;
+    eprintln!("== Lambda API (SigV4) and asynchronous invocations");
+    let aws_async = bench_aws_async(
+        &http,
+        &args.ignis,
+        8,
+        plan.load,
+        if args.quick { 2 } else { 6 },
+        if args.quick { 400 } else { 2000 },
+    )
+    .await?;
     let virtualization = bench_virtualization(&http, &args.ignis, args.quick).await?;
     write_virtualization(&args.out, &virtualization)?;
     let report = Report {
@@ -1555,6 +1588,7 @@ async fn main() -> anyhow::Result<()> {
         runtimes,
         metrics_overhead,
         auth_cost,
+        aws_async,
         virtualization,
     };
     let md = markdown(&report);
@@ -1593,4 +1627,252 @@ fn chrono_now() -> String {
         .output();
     out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// The Lambda API's invoke (SigV4-signed) against the native invoke, and
+/// asynchronous throughput against synchronous, on one server.
+#[derive(Serialize)]
+struct AwsAsync {
+    concurrency: usize,
+    /// Median requests/s of sync no-op calls over interleaved rounds.
+    rps_native: f64,
+    rps_lambda_sigv4: f64,
+    /// Lambda (SigV4 verified per call) / native (Bearer key).
+    sigv4_ratio: f64,
+    async_events: usize,
+    /// Events answered 202 per second (each stored in SQLite first).
+    async_accepted_per_s: f64,
+    /// Events run to `succeeded` per second, from the first submission.
+    async_completed_per_s: f64,
+    /// Completed async / sync native throughput.
+    async_completed_vs_sync: f64,
+}
+
+/// `Authorization` and `X-Amz-Date` of a SigV4-signed POST, as botocore
+/// signs Invoke (host and date only; no content type).
+fn sigv4_headers(
+    host: &str,
+    path: &str,
+    body: &[u8],
+    akid: &str,
+    secret: &str,
+) -> anyhow::Result<(String, String)> {
+    use ignis_auth::sigv4;
+    let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let date = amz_date[..8].to_string();
+    let req = sigv4::Request {
+        method: "POST",
+        raw_path: path,
+        raw_query: "",
+        headers: vec![
+            ("host", host.as_bytes()),
+            ("x-amz-date", amz_date.as_bytes()),
+        ],
+        body_sha256: sigv4::body_sha256(body),
+    };
+    let auth = sigv4::Authorization {
+        access_key_id: akid.to_string(),
+        date: date.clone(),
+        region: "us-east-1".into(),
+        service: "lambda".into(),
+        signed_headers: vec!["host".into(), "x-amz-date".into()],
+        signature: Vec::new(),
+    };
+    let sig = sigv4::sign(&req, &auth, secret).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((
+        format!(
+            "AWS4-HMAC-SHA256 Credential={akid}/{date}/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+            hex::encode(sig)
+        ),
+        amz_date,
+    ))
+}
+
+/// Sync no-op calls at `c` for `duration`: requests/s. `sigv4`: through
+/// the Lambda API, each request signed (and verified by the server).
+async fn sync_rps(
+    url: &str,
+    function: &str,
+    sigv4: Option<(&str, &str)>,
+    c: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let plain = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+    let host = url.trim_start_matches("http://").to_string();
+    let end = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..c {
+        let (plain, url, host, function) = (
+            plain.clone(),
+            url.to_string(),
+            host.clone(),
+            function.to_string(),
+        );
+        let creds = sigv4.map(|(a, s)| (a.to_string(), s.to_string()));
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < end {
+                let r = match &creds {
+                    Some((akid, secret)) => {
+                        let path = format!("/2015-03-31/functions/{function}/invocations");
+                        let (auth, date) = sigv4_headers(&host, &path, b"{}", akid, secret)?;
+                        plain
+                            .post(format!("{url}{path}"))
+                            .header("authorization", auth)
+                            .header("x-amz-date", date)
+                            .body("{}")
+                            .send()
+                            .await?
+                    }
+                    None => {
+                        plain
+                            .post(format!("{url}/api/v1/functions/{function}/invoke"))
+                            .bearer_auth(bench_key().expose())
+                            .body("{}")
+                            .send()
+                            .await?
+                    }
+                };
+                let ok =
+                    r.status().is_success() && !r.headers().contains_key("x-amz-function-error");
+                let _ = r.bytes().await?;
+                if !ok {
+                    bail!("a call failed");
+                }
+                n += 1;
+            }
+            anyhow::Ok(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn bench_aws_async(
+    http: &reqwest::Client,
+    ignis: &Path,
+    c: usize,
+    duration: Duration,
+    rounds: usize,
+    events: usize,
+) -> anyhow::Result<AwsAsync> {
+    let server = start_server(ignis, "aws", &["--no-microvm"])?;
+    let rt = &RUNTIMES[0];
+    deploy_with(http, &server.url, rt, json!({"max_concurrency": 8})).await?;
+    // SigV4 credentials of the bench's admin key.
+    let me = get_json(http, &format!("{}/api/v1/whoami", server.url)).await?;
+    let key_id = me["key_id"].as_str().context("whoami has no key_id")?;
+    let cred: serde_json::Value = http
+        .post(format!(
+            "{}/api/v1/keys/{key_id}/aws-credentials",
+            server.url
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let akid = cred["access_key_id"]
+        .as_str()
+        .context("no access key id")?
+        .to_string();
+    let secret = cred["secret_access_key"]
+        .as_str()
+        .context("no secret")?
+        .to_string();
+    // Warm both paths.
+    sync_rps(
+        &server.url,
+        rt.function,
+        None,
+        c,
+        Duration::from_millis(500),
+    )
+    .await?;
+    sync_rps(
+        &server.url,
+        rt.function,
+        Some((&akid, &secret)),
+        c,
+        Duration::from_millis(500),
+    )
+    .await?;
+    let (mut native, mut lambda) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // A B B A: drift of the machine falls on both.
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for signed in order {
+            let creds = signed.then_some((akid.as_str(), secret.as_str()));
+            let rps = sync_rps(&server.url, rt.function, creds, c, duration).await?;
+            if signed {
+                lambda.push(rps)
+            } else {
+                native.push(rps)
+            }
+        }
+    }
+    let (rps_native, rps_lambda) = (median(native), median(lambda));
+
+    // Async: submit `events` no-op events at `c`, then wait for all to end.
+    let started = Instant::now();
+    let per_task = events / c;
+    let mut tasks = Vec::new();
+    for _ in 0..c {
+        let (http, url, f) = (http.clone(), server.url.clone(), rt.function);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_task {
+                let r = http
+                    .post(format!("{url}/api/v1/functions/{f}/invoke?async=true"))
+                    .body("{}")
+                    .send()
+                    .await?;
+                if r.status().as_u16() != 202 {
+                    bail!("an event was refused: {}", r.status());
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let accepted_s = started.elapsed().as_secs_f64();
+    let submitted = per_task * c;
+    loop {
+        let s = get_json(
+            http,
+            &format!("{}/api/v1/metrics/summary?window=5m", server.url),
+        )
+        .await?;
+        let q = &s["async_queue"];
+        let pending = q["waiting"].as_u64().unwrap_or(1) + q["running"].as_u64().unwrap_or(1);
+        if pending == 0 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("asynchronous events did not finish in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let completed_s = started.elapsed().as_secs_f64();
+    let completed_per_s = submitted as f64 / completed_s;
+    Ok(AwsAsync {
+        concurrency: c,
+        rps_native,
+        rps_lambda_sigv4: rps_lambda,
+        sigv4_ratio: rps_lambda / rps_native,
+        async_events: submitted,
+        async_accepted_per_s: submitted as f64 / accepted_s,
+        async_completed_per_s: completed_per_s,
+        async_completed_vs_sync: completed_per_s / rps_native,
+    })
 }

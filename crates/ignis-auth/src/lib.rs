@@ -532,12 +532,12 @@ impl Auth {
         &self,
         key_id: &str,
     ) -> Result<(AwsCredentialRecord, String), AuthError> {
-        let signing = read(&self.signing)
-            .clone()
-            .ok_or(AuthError::NoSigningSecret)?;
         if self.active_key(key_id).is_none() {
             return Err(AuthError::NoSuchKey);
         }
+        let signing = read(&self.signing)
+            .clone()
+            .ok_or(AuthError::NoSigningSecret)?;
         let record = AwsCredentialRecord {
             access_key_id: aws::new_access_key_id()?,
             key_id: key_id.to_string(),

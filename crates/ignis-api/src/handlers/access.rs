@@ -426,10 +426,10 @@ fn may_manage_credentials_of(caller: &Principal, id: &str) -> ApiResult<()> {
     if admin || caller.key_id == id {
         Ok(())
     } else {
-        Err(ApiError(ignis_core::IgnisError::new(
-            ignis_core::ErrorKind::Forbidden,
-            "only an admin key, or the key itself, manages its AWS credentials",
-        )))
+        // Other keys do not exist for a key that is not an admin.
+        Err(ApiError::not_found(
+            "no such key (a key that is not an admin manages its own AWS credentials only)",
+        ))
     }
 }
 
@@ -458,8 +458,7 @@ pub struct AwsCredentialList {
     responses(
         (status = 201, description = "Created: the secret is shown only in this answer", body = CreatedAwsCredential),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Neither an admin key nor the key itself", body = ErrorBody),
-        (status = 404, description = "No such active key", body = ErrorBody)),
+        (status = 404, description = "No such active key (or not the caller's own, for a key that is not an admin)", body = ErrorBody)),
     security(("key" = []), ("session" = [])))]
 pub async fn create_aws_credential(
     State(state): State<SharedState>,
@@ -501,7 +500,7 @@ pub async fn create_aws_credential(
     responses(
         (status = 200, description = "The key's AWS access key ids (revoked ones too); never the secrets", body = AwsCredentialList),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Neither an admin key nor the key itself", body = ErrorBody)),
+        (status = 404, description = "Not the caller's own key, for a key that is not an admin", body = ErrorBody)),
     security(("key" = []), ("session" = [])))]
 pub async fn list_aws_credentials(
     State(state): State<SharedState>,
@@ -520,8 +519,7 @@ pub async fn list_aws_credentials(
     responses(
         (status = 200, description = "Revoked: requests signed with it fail from now on", body = AwsCredentialRecord),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Neither an admin key nor the key itself", body = ErrorBody),
-        (status = 404, description = "No such credential of this key", body = ErrorBody)),
+        (status = 404, description = "No such credential of this key (or not the caller's own key)", body = ErrorBody)),
     security(("key" = []), ("session" = [])))]
 pub async fn revoke_aws_credential(
     State(state): State<SharedState>,

@@ -77,6 +77,7 @@ pub async fn world_with(config: ApiConfig) -> World {
     )
     .await
     .unwrap();
+    auth.set_signing_secret(ignis_auth::aws::SigningSecret::from_bytes([7; 32]));
     let mut keys = Vec::new();
     for (label, role, namespaces) in [
         ("admin", Role::Admin, Namespaces::All),

@@ -143,6 +143,11 @@ pub fn create_body(c: &DockerConfig, spec: &SandboxSpec, dir: &Path) -> Containe
             tmpfs: Some(tmpfs),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
+            // An init (Docker's tini) as PID 1 reaps the orphans a function
+            // leaves (`cmd &`): without it zombies pile up to the pids limit
+            // and the sandbox can no longer fork. It passes the bootstrap's
+            // exit code and signals through.
+            init: Some(true),
             memory: Some(memory),
             // Equal to `memory`: no swap on top of the limit.
             memory_swap: Some(memory),
@@ -212,6 +217,9 @@ pub fn run_flags(body: &ContainerCreateBody) -> Vec<String> {
     }
     if body.host_config.as_ref().and_then(|h| h.readonly_rootfs) == Some(true) {
         f.push("--read-only".into());
+    }
+    if body.host_config.as_ref().and_then(|h| h.init) == Some(true) {
+        f.push("--init".into());
     }
     f
 }
@@ -615,6 +623,7 @@ mod tests {
                 "Tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777", "/var/task": "rw,nosuid,nodev,size=256m,mode=1777"},
                 "CapDrop": ["ALL"],
                 "SecurityOpt": ["no-new-privileges"],
+                "Init": true,
                 "Memory": 134217728,
                 "MemorySwap": 134217728,
                 "MemorySwappiness": 0,
@@ -646,6 +655,7 @@ mod tests {
             "--read-only",
             "--cap-drop ALL",
             "--security-opt no-new-privileges",
+            "--init",
             "--memory 134217728b",
             "--memory-swap 134217728b",
             "--cpus 0.5",

@@ -65,6 +65,7 @@ impl From<StoreError> for ApiError {
             StoreError::AliasTaken { .. } | StoreError::InUse(_) => ErrorKind::Conflict,
             StoreError::QueueFull(_) => ErrorKind::Throttled,
             StoreError::BlobMissing(_)
+            | StoreError::Open(_)
             | StoreError::Sqlite(_)
             | StoreError::Migration(_)
             | StoreError::Io(_)

@@ -55,6 +55,9 @@ pub enum StoreError {
     BlobMissing(String),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database could not be opened; it is left as it was.
+    #[error("{0}")]
+    Open(String),
     #[error("migration: {0}")]
     Migration(#[from] refinery::Error),
     #[error("code storage: {0}")]

@@ -40,14 +40,29 @@ impl SqliteStore {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join("ignis.db");
-        let mut conn = Connection::open(&path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a transaction is on disk when COMMIT returns, so an
-        // acknowledged write survives a crash of the machine, not only of
-        // the process.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let opened = (|| -> Result<Connection, rusqlite::Error> {
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // FULL: a transaction is on disk when COMMIT returns, so an
+            // acknowledged write survives a crash of the machine, not only
+            // of the process.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(conn)
+        })();
+        let mut conn = opened.map_err(|e| {
+            let hint = match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                    "it is corrupt or not an ignis database; it was left as it is: restore it from a backup, or move it away to start empty"
+                }
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    "another process holds it locked (another ignis serve on this data directory?)"
+                }
+                _ => "it was left as it is",
+            };
+            StoreError::Open(format!("cannot open {}: {e}: {hint}", path.display()))
+        })?;
         let report = embedded::migrations::runner().run(&mut conn)?;
         for m in report.applied_migrations() {
             tracing::info!(migration = %m, "applied database migration");

@@ -15,6 +15,39 @@ use crate::extract::{body_bytes, path_param, Fid};
 use crate::handlers::functions::lookup;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 
+/// How deep an event's arrays and objects may nest: the runtimes' JSON
+/// parsers recurse (Python's stops near 1000 levels).
+pub const MAX_EVENT_DEPTH: usize = 512;
+
+/// The deepest nesting of arrays and objects in JSON text (strings
+/// skipped), stopping once it is over `limit`.
+fn nesting_over(text: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses an event: any JSON value; an empty body is `{}`.
 pub(crate) fn parse_event(bytes: &[u8]) -> ApiResult<Box<RawValue>> {
     let text = std::str::from_utf8(bytes)
@@ -22,6 +55,11 @@ pub(crate) fn parse_event(bytes: &[u8]) -> ApiResult<Box<RawValue>> {
     let text = text.trim();
     if text.is_empty() {
         return RawValue::from_string("{}".into()).map_err(|e| ApiError::invalid(e.to_string()));
+    }
+    if nesting_over(text.as_bytes(), MAX_EVENT_DEPTH) {
+        return Err(ApiError::invalid(format!(
+            "the event nests arrays and objects more than {MAX_EVENT_DEPTH} deep"
+        )));
     }
     serde_json::from_str::<Box<RawValue>>(text)
         .map_err(|e| ApiError::invalid(format!("the event is not valid JSON: {e}")))
@@ -240,4 +278,24 @@ pub async fn invocation(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no invocation `{inv}` of `{id}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_nested_too_deep_are_refused_and_strings_do_not_count() {
+        let ok = "[".repeat(MAX_EVENT_DEPTH) + &"]".repeat(MAX_EVENT_DEPTH);
+        assert!(parse_event(ok.as_bytes()).is_ok());
+        let deep = "[".repeat(MAX_EVENT_DEPTH + 1) + &"]".repeat(MAX_EVENT_DEPTH + 1);
+        assert!(parse_event(deep.as_bytes()).is_err());
+        let in_string = format!(
+            "{{\"s\": \"{}\\\"{}\"}}",
+            "[".repeat(5000),
+            "{".repeat(5000)
+        );
+        assert!(parse_event(in_string.as_bytes()).is_ok(), "{in_string:.40}");
+        assert!(parse_event(b"").unwrap().get() == "{}");
+    }
 }

@@ -1,0 +1,207 @@
+//! Faults and hostile input (the reliability suite, #15): a corrupt or
+//! locked database at start-up, half-sent requests, huge bodies, many
+//! headers, deeply nested JSON. Each is a clear error, and the server (or
+//! the data) survives it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+/// `ignis serve` on `data_dir` that must exit by itself: its status and
+/// what it printed.
+fn serve_expecting_exit(data_dir: &std::path::Path) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-docker",
+            "--no-microvm",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("IGNIS_IMAGE_DIR", image_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            return (status, out);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ignis serve did not exit on a database it cannot use");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_corrupt_database_is_a_clear_error_and_is_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join("ignis.db");
+    let garbage: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&db, &garbage).unwrap();
+    let (status, out) = serve_expecting_exit(&data);
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("ignis.db") && (out.contains("not a database") || out.contains("corrupt")),
+        "the error should name the file and say what is wrong: {out}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), garbage, "the file was changed");
+    let mut names: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("backup") || n.contains("repaired")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_database_locked_by_another_process_is_a_clear_error() {
+    let mut s = Server::start_api_only();
+    s.deploy(
+        &json!({"name": "kept", "runtime": "python3", "handler": "main.handler",
+        "code": {"files": {"main.py": "def handler(e, c):\n    return 1\n"}}}),
+    );
+    s.terminate();
+    let db = s.data_path().join("ignis.db");
+    let before = std::fs::read(&db).unwrap();
+    // Another process holds the write lock for the whole start-up.
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (status, out) = serve_expecting_exit(s.data_path());
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("locked") || out.contains("busy"),
+        "the error should say the database is in use: {out}"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file was changed");
+    // And the data is all there once the lock is gone.
+    s.spawn();
+    assert_eq!(s.get("/api/v1/functions/kept").status, 200);
+}
+
+fn raw(url: &str) -> TcpStream {
+    let addr = url.trim_start_matches("http://");
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c
+}
+
+fn status_of(c: &mut TcpStream) -> u16 {
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = c.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&got);
+    line.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn half_sent_requests_huge_bodies_many_headers_and_deep_json() {
+    let s = Server::start_api_only();
+    s.deploy(
+        &json!({"name": "f", "runtime": "python3", "handler": "main.handler",
+        "code": {"files": {"main.py": "def handler(e, c):\n    return 1\n"}}}),
+    );
+
+    // 50 connections that send half a request and stall.
+    let mut stalled = Vec::new();
+    for _ in 0..50 {
+        let mut c = raw(&s.url);
+        c.write_all(
+            b"POST /api/v1/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"na",
+        )
+        .unwrap();
+        stalled.push(c);
+    }
+    // Others are served meanwhile.
+    for _ in 0..5 {
+        assert_eq!(s.get("/api/v1/functions/f").status, 200);
+    }
+
+    // A 100 MB body: refused with 413, never read whole.
+    let mut c = raw(&s.url);
+    let auth = format!("Authorization: Bearer {}\r\n", s.key);
+    c.write_all(
+        format!(
+            "POST /api/v1/functions HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            100 << 20
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..100 {
+        if c.write_all(&chunk).is_err() {
+            break; // the server answered and closed
+        }
+    }
+    assert_eq!(status_of(&mut c), 413);
+
+    // 10 000 headers.
+    let mut c = raw(&s.url);
+    let mut req = String::from("GET /api/v1/health HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..10_000 {
+        req.push_str(&format!("X-H-{i}: v\r\n"));
+    }
+    req.push_str("\r\n");
+    let _ = c.write_all(req.as_bytes());
+    let st = status_of(&mut c);
+    assert!(st == 431 || st == 400 || st == 0, "10k headers: {st}");
+
+    // Deeply nested JSON: a typed 400, for management and invoke bodies.
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    let r = s.post_raw("/api/v1/functions", &deep);
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.error_type(), "InvalidRequest");
+    let r = s.post_raw("/api/v1/functions/f/invoke", &deep);
+    assert_eq!(r.status, 400, "{}", r.text);
+
+    // Still serving, with the stalled connections still open.
+    assert_eq!(s.get("/api/v1/functions/f").status, 200);
+    drop(stalled);
+}

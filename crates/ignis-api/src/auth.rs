@@ -568,6 +568,11 @@ pub async fn middleware(
         Some(Access::Metrics) if state.config.metrics_public => Access::Public,
         Some(Access::Metrics) => Access::Requires(Action::ReadMetrics, Scope::System),
         Some(a) => a,
+        // A method the route does not take (TRACE on a trigger, say).
+        None if state.access.iter().any(|r| r.path == path) => {
+            return crate::handlers::method_not_allowed(req.method().clone(), req.uri().clone())
+                .await;
+        }
         None => {
             tracing::error!(method = %req.method(), path, "route without an authorization decision");
             return ApiError(IgnisError::internal(format!(

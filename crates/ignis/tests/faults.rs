@@ -201,6 +201,10 @@ fn half_sent_requests_huge_bodies_many_headers_and_deep_json() {
     let r = s.post_raw("/api/v1/functions/f/invoke", &deep);
     assert_eq!(r.status, 400, "{}", r.text);
 
+    // A method no route takes is a 405, also on triggers (was a 500).
+    let r = s.request(reqwest::Method::TRACE, "/fn/anything", None);
+    assert_eq!(r.status, 405, "{}", r.text);
+
     // Still serving, with the stalled connections still open.
     assert_eq!(s.get("/api/v1/functions/f").status, 200);
     drop(stalled);

@@ -315,7 +315,8 @@ fn end_of(
             let (retry_at_ms, dead_reason) = match retry_at {
                 Some(at) if at < e.expires_at_ms => (Some(at), String::new()),
                 Some(_) => (None, "max age".to_string()),
-                None if kind == ErrorKind::NotFound => (None, "function deleted".to_string()),
+                // The function (or the alias it was sent to) is gone.
+                None if kind == ErrorKind::NotFound => (None, message.clone()),
                 None => (None, "retries exhausted".to_string()),
             };
             EventEnd::Failed {

@@ -215,6 +215,7 @@ pub struct AsyncEvent {
     /// When the last attempt started and when it ended.
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
-    /// Why it is dead: `retries exhausted`, `max age`, `function deleted`.
+    /// Why it is dead: `retries exhausted`, `max age`, `function deleted`, or
+    /// what was missing when it was to run (a deleted function or alias).
     pub dead_reason: Option<String>,
 }

@@ -216,24 +216,12 @@ fn now_s() -> i64 {
 }
 
 fn new_request_id() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::getrandom(&mut b);
-    uuid_layout(b)
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// 16 bytes laid out as a UUID v4 (the shape of Lambda's ids).
-fn uuid_layout(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+fn uuid_layout(b: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }
 
 /// Authenticates with SigV4: buffers the body (with the limit), verifies

@@ -170,20 +170,8 @@ pub struct AliasList {
 }
 
 fn new_revision() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::getrandom(&mut b);
-    // A UUID v4's layout, as Lambda's revision ids are.
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    // A UUID v4, as Lambda's revision ids are.
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn check_alias(

@@ -64,6 +64,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotPublished { .. } => ErrorKind::InvalidRequest,
             StoreError::AliasTaken { .. } | StoreError::InUse(_) => ErrorKind::Conflict,
             StoreError::QueueFull(_) => ErrorKind::Throttled,
+            StoreError::DiskFull { .. } => ErrorKind::InsufficientStorage,
             StoreError::BlobMissing(_)
             | StoreError::Open(_)
             | StoreError::Sqlite(_)
@@ -119,6 +120,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::BackendUnavailable | ErrorKind::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -107,7 +107,9 @@ impl From<ApiError> for LambdaError {
             ErrorKind::Throttled => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
             ErrorKind::Unauthorized => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "AccessDeniedException"),
-            ErrorKind::BackendUnavailable | ErrorKind::ShuttingDown => {
+            ErrorKind::BackendUnavailable
+            | ErrorKind::ShuttingDown
+            | ErrorKind::InsufficientStorage => {
                 (StatusCode::SERVICE_UNAVAILABLE, "ServiceException")
             }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),

@@ -36,6 +36,8 @@ pub enum ErrorKind {
     BackendUnavailable,
     /// The server is shutting down.
     ShuttingDown,
+    /// The data directory's disk is full: nothing was stored.
+    InsufficientStorage,
     /// Missing or bad credentials.
     Unauthorized,
     /// Credentials valid, action not allowed.
@@ -61,6 +63,7 @@ impl ErrorKind {
             Self::Throttled => "Throttled",
             Self::BackendUnavailable => "BackendUnavailable",
             Self::ShuttingDown => "ShuttingDown",
+            Self::InsufficientStorage => "InsufficientStorage",
             Self::Unauthorized => "Unauthorized",
             Self::Forbidden => "Forbidden",
             Self::Internal => "Internal",
@@ -83,6 +86,7 @@ impl ErrorKind {
             "Throttled" => Self::Throttled,
             "BackendUnavailable" => Self::BackendUnavailable,
             "ShuttingDown" => Self::ShuttingDown,
+            "InsufficientStorage" => Self::InsufficientStorage,
             "Unauthorized" => Self::Unauthorized,
             "Forbidden" => Self::Forbidden,
             "Internal" => Self::Internal,

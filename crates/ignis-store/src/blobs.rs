@@ -32,12 +32,15 @@ impl BlobStore {
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
-        {
-            let mut f = File::create(&tmp)?;
+        let written = File::create(&tmp).and_then(|mut f| {
             f.write_all(bytes)?;
-            f.sync_all()?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| fs::rename(&tmp, &path)) {
+            // A full disk leaves a partial file: never keep it.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
-        fs::rename(&tmp, &path)?;
         sync_dir(dir)?;
         Ok(())
     }

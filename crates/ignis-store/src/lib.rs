@@ -66,6 +66,39 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A write failed for want of space; it was not made (the transaction
+    /// rolled back, a half-written code file removed).
+    #[error("the disk of the data directory {dir} is full: nothing was stored; free space there and retry ({source})")]
+    DiskFull {
+        dir: String,
+        source: Box<StoreError>,
+    },
+}
+
+impl StoreError {
+    /// Whether this is SQLite's `SQLITE_FULL` or an I/O `ENOSPC`.
+    fn is_out_of_space(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            StoreError::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
+    /// A write that failed for want of space in `dir`, as `DiskFull`; any
+    /// other error as it is.
+    pub fn out_of_space_in(self, dir: &std::path::Path) -> Self {
+        if self.is_out_of_space() {
+            StoreError::DiskFull {
+                dir: dir.display().to_string(),
+                source: Box::new(self),
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// Bounds of the asynchronous queue: events not done yet.

@@ -106,7 +106,13 @@ impl SqliteStore {
         F: FnOnce(&mut Connection, &BlobStore) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.with_conn(f)).await?
+        tokio::task::spawn_blocking(move || {
+            inner.with_conn(f).map_err(|e| match inner.path.parent() {
+                Some(dir) => e.out_of_space_in(dir),
+                None => e,
+            })
+        })
+        .await?
     }
 }
 

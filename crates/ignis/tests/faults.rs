@@ -209,3 +209,161 @@ fn half_sent_requests_huge_bodies_many_headers_and_deep_json() {
     assert_eq!(s.get("/api/v1/functions/f").status, 200);
     drop(stalled);
 }
+
+/// A small tmpfs mounted on a fresh directory, unmounted on drop: a data
+/// directory whose disk can be filled without touching the host's.
+struct SmallDisk {
+    _dir: tempfile::TempDir,
+    mount: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("data");
+        std::fs::create_dir_all(&mount).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&mount)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "mounting a tmpfs needs root (the tests run as root in CI)"
+        );
+        Self { _dir: dir, mount }
+    }
+
+    /// Writes a file until the disk refuses: returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.mount.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+                    break;
+                }
+            }
+        }
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+    }
+}
+
+fn python(name: &str, source: &str) -> serde_json::Value {
+    json!({"name": name, "runtime": "python3", "handler": "main.handler",
+           "code": {"files": {"main.py": source}}})
+}
+
+#[test]
+fn a_full_data_disk_is_a_typed_error_loses_nothing_and_recovers() {
+    let disk = SmallDisk::mount("48m");
+    let mut s = Server::start_on(disk.mount.clone(), &["--no-microvm"]);
+    let kept = s.deploy(&python(
+        "kept",
+        "def handler(event, context):\n    return {'kept': event.get('n')}\n",
+    ));
+    assert_eq!(s.invoke("kept", &json!({"n": 1})).status, 200);
+    let code_before = kept["code_sha256"].clone();
+
+    let filler = disk.fill();
+    // New code needs space: refused with a typed error saying so.
+    let big = "x = '".to_string() + &"y".repeat(200_000) + "'\ndef handler(e, c):\n    return 1\n";
+    let r = s.post("/api/v1/functions", &python("new", &big));
+    assert_eq!(r.status, 507, "{}", r.text);
+    assert_eq!(r.error_type(), "InsufficientStorage", "{}", r.text);
+    let message = r.body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("full") && message.contains("nothing was stored"),
+        "{message}"
+    );
+    // An update either is stored (SQLite reuses its log's pages) or is
+    // refused the same way; whatever was acknowledged must be there later.
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let r = s.put(
+            "/api/v1/functions/kept",
+            &json!({"env": {"ROUND": i.to_string()}}),
+        );
+        match r.status {
+            200 => acknowledged.push(i),
+            507 => assert_eq!(r.error_type(), "InsufficientStorage", "{}", r.text),
+            other => panic!("an update on a full disk answered {other}: {}", r.text),
+        }
+    }
+    // Calls of a deployed function go on (their records are telemetry).
+    for n in 0..20 {
+        let r = s.invoke("kept", &json!({"n": n}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["kept"], n);
+    }
+    assert_eq!(
+        s.get("/api/v1/functions/kept").body["code_sha256"],
+        code_before
+    );
+    assert_eq!(s.get("/api/v1/functions/kept/code").status, 200);
+    assert!(
+        s.get("/api/v1/functions/new").status == 404,
+        "a refused create left a function behind"
+    );
+
+    // Space is back: everything works again without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    s.deploy(&python("new", &(big.clone())));
+    assert_eq!(s.invoke("new", &json!({})).status, 200);
+    let last = s.put("/api/v1/functions/kept", &json!({"env": {"ROUND": "last"}}));
+    assert_eq!(last.status, 200, "{}", last.text);
+
+    // And after a crash, what was acknowledged is there, the file sound.
+    s.kill9();
+    s.spawn();
+    let f = s.get("/api/v1/functions/kept");
+    assert_eq!(f.status, 200);
+    assert_eq!(f.body["env"]["ROUND"], "last", "{}", f.text);
+    assert!(
+        f.body["version"].as_u64().unwrap()
+            >= kept["version"].as_u64().unwrap() + acknowledged.len() as u64
+    );
+    assert_eq!(s.get("/api/v1/functions/new").status, 200);
+    assert_eq!(s.invoke("kept", &json!({"n": 7})).body["kept"], 7);
+    s.kill9();
+    let conn = rusqlite::Connection::open(disk.mount.join("ignis.db")).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let stray: Vec<_> = walk(&disk.mount)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "half-written files left: {stray:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

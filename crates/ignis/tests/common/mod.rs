@@ -59,7 +59,18 @@ impl Server {
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let mut s = Self {
+        let mut s = Self::unstarted(data_dir, Some(tmp), extra, env);
+        s.spawn();
+        s
+    }
+
+    fn unstarted(
+        data_dir: PathBuf,
+        tmp: Option<tempfile::TempDir>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self {
             child: None,
             url: String::new(),
             data_dir,
@@ -68,7 +79,7 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            _tmp: Some(tmp),
+            _tmp: tmp,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(120))
                 .build()
@@ -76,7 +87,12 @@ impl Server {
             stdout_rest: Default::default(),
             log: Default::default(),
             key: String::new(),
-        };
+        }
+    }
+
+    /// Starts a server on `data_dir`, which the caller owns (a mount, say).
+    pub fn start_on(data_dir: PathBuf, extra: &[&str]) -> Self {
+        let mut s = Self::unstarted(data_dir, None, extra, &[]);
         s.spawn();
         s
     }

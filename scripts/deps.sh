@@ -41,9 +41,20 @@ if ! docker_ok; then
     fi
 fi
 if ! docker_ok; then
+    # A dockerd that was killed leaves its pid file, and a new one refuses
+    # to start while the file names a live process: drop it when it names
+    # none (or a zombie).
+    if [ -f /var/run/docker.pid ]; then
+        pid=$(cat /var/run/docker.pid)
+        state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
+        case "$state" in
+        "" | Z*) $SUDO rm -f /var/run/docker.pid ;;
+        esac
+    fi
     echo "deps: starting dockerd (log: /var/log/ignis-dockerd.log)"
     $SUDO sh -c 'nohup dockerd >/var/log/ignis-dockerd.log 2>&1 &'
-    for _ in $(seq 1 60); do
+    # After a crash it first cleans up what the old one left: give it time.
+    for _ in $(seq 1 240); do
         docker_ok && break
         sleep 0.5
     done

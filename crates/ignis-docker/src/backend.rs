@@ -424,7 +424,7 @@ impl DockerBackend {
             .await
             .map_err(backend_err)?;
         let _ = handle.container_id.set(created.id.clone());
-        self.events.track(&created.id);
+        self.events.track(&created.id, &spec.id);
         self.docker
             .start_container(&created.id, None)
             .await
@@ -524,8 +524,14 @@ impl SandboxHandle for DockerSandbox {
             return ExitReason::Crashed { exit_code: None };
         };
         // The channel usually closes a moment before the engine reports the
-        // death; the `oom` event comes before `die`.
-        let death = self.events.wait_died(id, Duration::from_secs(3)).await;
+        // death; the `oom` event comes before `die`. With the stream down
+        // no event will come: waiting would only hold the call (the engine
+        // killed and restarted held them 3 s each).
+        let death = if self.events.connected() {
+            self.events.wait_died(id, Duration::from_secs(3)).await
+        } else {
+            self.events.get(id)
+        };
         if death.is_some_and(|d| d.oom) {
             return ExitReason::OutOfMemory;
         }

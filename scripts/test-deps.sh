@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the tests need beyond what ignis needs (scripts/deps.sh): Debian's
-# Chromium for the console's browser test, and boto3 and the aws CLI (from
+# Chromium for the console's browser test, `hey` for the short load, soak
+# and overload run, and boto3 and the aws CLI (from
 # PyPI, pinned, in .venv-aws) for the Lambda-compatible API's tests.
 # Idempotent.
 set -euo pipefail
@@ -14,6 +15,8 @@ need=()
 # playwright-core 1.64.1 (web/package.json) drives Debian's Chromium 156.
 command -v chromium >/dev/null || need+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# The load generator of the reliability runs (bench/src/reliability.rs).
+command -v hey >/dev/null || need+=(hey)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test-deps: installing ${need[*]}"
     $SUDO apt-get update -qq

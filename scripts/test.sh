@@ -32,5 +32,9 @@ node --test runtimes/node/
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== reliability, short: capacity, soak, overload, noisy neighbour under hey"
+cargo build --locked -p ignis-bench
+./target/debug/ignis-bench --ignis ./target/debug/ignis --only-reliability --short --out target/reliability
+
 echo "== web console: browser test (Chromium, the server with the console built in)"
 (cd web && IGNIS_BIN="$PWD/../target/debug/ignis" npm run e2e)

@@ -12,6 +12,8 @@
 //! and `OUT/latest.md`; ratios matter more than absolute numbers on a
 //! shared machine.
 
+mod reliability;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -47,6 +49,16 @@ struct Args {
     /// and asynchronous against synchronous throughput (prints JSON).
     #[arg(long)]
     only_aws: bool,
+    /// Only the reliability runs: capacity, soak, overload, noisy
+    /// neighbour, with `hey` (writes OUT/reliability.{json,md}; fails if a
+    /// check fails).
+    #[arg(long)]
+    only_reliability: bool,
+    /// With `--only-reliability`: seconds instead of minutes, timing
+    /// thresholds reported but not enforced (the CI version; writes
+    /// OUT/reliability-short.*).
+    #[arg(long)]
+    short: bool,
     /// Compare `--ignis` (A) with this binary (B): stem-cell cold starts,
     /// warm latency and throughput at concurrency 1 and 8, per runtime, in
     /// interleaved rounds (A B B A ...) so that drift of the machine falls
@@ -165,6 +177,15 @@ struct Server {
     child: Child,
     url: String,
     _dir: PathBuf,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    fn dir(&self) -> &Path {
+        &self._dir
+    }
 }
 
 impl Drop for Server {
@@ -1459,6 +1480,12 @@ async fn main() -> anyhow::Result<()> {
         println!("{json}");
         std::fs::create_dir_all(&args.out)?;
         std::fs::write(args.out.join("compare.json"), json)?;
+        return Ok(());
+    }
+    if args.only_reliability {
+        if !reliability::run(&http, &args.ignis, &args.out, args.short).await? {
+            bail!("a reliability check failed (see the report above)");
+        }
         return Ok(());
     }
     if args.only_aws {

@@ -367,3 +367,119 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `kill -9` of the server while clients deploy, update and delete as
+/// fast as it answers: after the restart every acknowledged write is
+/// there (a create's function, an update's version or a later one, a
+/// delete's absence) and the database passes `PRAGMA integrity_check`.
+#[test]
+fn kill_9_under_writes_loses_no_acknowledged_write() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    let mut s = Server::start_api_only();
+    #[derive(Debug, Clone, Default)]
+    struct Acked {
+        version: u64,
+        deleted: bool,
+    }
+    let acked = Arc::new(Mutex::new(BTreeMap::<String, Acked>::new()));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (url, key, acked) = (s.url.clone(), s.key.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                let api = format!("{url}/api/v1/functions");
+                for i in 0.. {
+                    let name = format!("w{w}-f{i}");
+                    let Ok(r) = http
+                        .post(&api)
+                        .bearer_auth(&key)
+                        .json(&python(
+                            &name,
+                            &format!("def handler(e, c):\n    return {i}\n"),
+                        ))
+                        .send()
+                    else {
+                        return; // the server is gone
+                    };
+                    if r.status() != 201 {
+                        panic!("create answered {}", r.status());
+                    }
+                    let v: serde_json::Value = r.json().unwrap();
+                    acked.lock().unwrap().insert(
+                        name.clone(),
+                        Acked {
+                            version: v["version"].as_u64().unwrap(),
+                            deleted: false,
+                        },
+                    );
+                    let Ok(r) = http
+                        .put(format!("{api}/{name}"))
+                        .bearer_auth(&key)
+                        .json(&json!({"env": {"I": i.to_string()}}))
+                        .send()
+                    else {
+                        return;
+                    };
+                    assert_eq!(r.status(), 200);
+                    let v: serde_json::Value = r.json().unwrap();
+                    acked.lock().unwrap().get_mut(&name).unwrap().version =
+                        v["version"].as_u64().unwrap();
+                    if i % 3 == 0 {
+                        let Ok(r) = http
+                            .delete(format!("{api}/{name}"))
+                            .bearer_auth(&key)
+                            .send()
+                        else {
+                            return;
+                        };
+                        assert_eq!(r.status(), 204);
+                        acked.lock().unwrap().get_mut(&name).unwrap().deleted = true;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    s.kill9();
+    for w in writers {
+        w.join().expect("a writer saw an unexpected answer");
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 10,
+        "too few writes to mean anything: {}",
+        acked.len()
+    );
+    s.spawn();
+    for (name, a) in &acked {
+        let r = s.get(&format!("/api/v1/functions/{name}"));
+        if a.deleted {
+            assert_eq!(
+                r.status, 404,
+                "{name} was deleted (acknowledged) but is back"
+            );
+        } else {
+            assert_eq!(r.status, 200, "{name} was acknowledged but is gone");
+            assert!(
+                r.body["version"].as_u64().unwrap() >= a.version,
+                "{name}: acknowledged version {} but found {}",
+                a.version,
+                r.body["version"]
+            );
+        }
+    }
+    s.kill9();
+    let conn = rusqlite::Connection::open(s.data_dir.join("ignis.db")).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    eprintln!(
+        "{} functions written before the kill, all there",
+        acked.len()
+    );
+}

@@ -373,3 +373,184 @@ fn free_bytes(path: &std::path::Path) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// 200 MB written to stdout in one call, both runtimes: the call ends (its
+/// answer, or a typed error), the record keeps a bounded, marked-truncated
+/// log, the server's memory does not take the 200 MB, and the next call and
+/// the bystander answer.
+#[test]
+fn two_hundred_megabytes_of_stdout() {
+    let s = server();
+    bystander(&s);
+    let py = "import sys\ndef handler(e, c):\n    chunk = 'x' * (1 << 20)\n    for _ in range(200):\n        sys.stdout.write(chunk)\n    sys.stdout.flush()\n    return {'done': True}\n";
+    let js = "exports.handler = async () => { const chunk = 'x'.repeat(1 << 20); for (let i = 0; i < 200; i++) process.stdout.write(chunk); return {done: true}; };";
+    for (name, runtime, src) in [("loud-py", "python3", py), ("loud-js", "nodejs", js)] {
+        deploy(
+            &s,
+            name,
+            runtime,
+            src,
+            json!({"timeout_ms": 30000, "max_concurrency": 1}),
+        );
+        let r = s.invoke(name, &json!({}));
+        eprintln!("{name}: {} {}", r.status, &r.text[..r.text.len().min(300)]);
+        assert!(
+            r.status == 200 && r.body["done"] == true
+                || [502, 504].contains(&r.status) && !r.error_type().is_empty(),
+            "{name}: {} {}",
+            r.status,
+            r.text
+        );
+        let id = r.header("x-ignis-invocation-id").to_string();
+        // Records are written a moment after the answer.
+        let path = format!("/api/v1/functions/{name}/invocations/{id}");
+        wait_for("the call's record", 10, || s.get(&path).status == 200);
+        let rec = s.get(&path);
+        let stdout = rec.body["stdout"].as_str().unwrap_or("");
+        assert!(
+            stdout.len() <= 64 * 1024 + 64,
+            "{name}: the record kept {} bytes of stdout",
+            stdout.len()
+        );
+        assert_eq!(rec.body["logs_truncated"], true, "{}", rec.text);
+        let rss_kib = server_rss_kib(&s);
+        assert!(
+            rss_kib < 150 * 1024,
+            "{name}: the server holds {rss_kib} KiB after 200 MB of output"
+        );
+        // The same function answers again (a new sandbox if it died).
+        let again = s.invoke(name, &json!({}));
+        assert!(
+            again.status == 200 || [502, 504].contains(&again.status),
+            "{}",
+            again.text
+        );
+        bystander_answers(&s);
+    }
+}
+
+fn server_rss_kib(s: &Server) -> u64 {
+    let pid = s.child.as_ref().unwrap().id();
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Containers of `function` killed from outside at random while a bounded
+/// load calls it: each call succeeds or fails with a typed error, no more
+/// calls fail than there were kills (each sandbox holds one call at a time),
+/// and the pool heals by itself.
+#[test]
+fn sandboxes_killed_at_random_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let s = server();
+    deploy(
+        &s,
+        "target",
+        "python3",
+        "import time\ndef handler(e, c):\n    time.sleep(0.02)\n    return {'n': e['n']}\n",
+        json!({"min_warm": 2, "max_concurrency": 4}),
+    );
+    wait_for("a warm pool", 60, || {
+        s.get("/api/v1/pools").body["functions"][0]["sandboxes"]["idle"].as_u64() >= Some(2)
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::<(u16, String)>::new()));
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let callers: Vec<_> = (0..4)
+        .map(|t| {
+            let (url, key) = (s.url.clone(), s.key.clone());
+            let (stop, failures, calls) = (stop.clone(), failures.clone(), calls.clone());
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                let mut n = t * 1_000_000;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = http
+                        .post(format!("{url}/api/v1/functions/target/invoke"))
+                        .bearer_auth(&key)
+                        .json(&json!({"n": n}))
+                        .send()
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().unwrap();
+                    if status == 200 {
+                        assert_eq!(body["n"], n, "an answer for another call");
+                    } else {
+                        let kind = body["error"]["type"].as_str().unwrap_or("").to_string();
+                        failures.lock().unwrap().push((status, kind));
+                    }
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let instance = s.get("/api/v1/health").body["instance"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut kills = 0;
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..12 {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let out = std::process::Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=io.ignis.instance={instance}"),
+            ])
+            .output()
+            .unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let victim = &ids[(seed % ids.len() as u64) as usize];
+        let killed = std::process::Command::new("docker")
+            .args(["kill", victim])
+            .output()
+            .unwrap();
+        if killed.status.success() {
+            kills += 1;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for c in callers {
+        c.join().unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    let calls = calls.load(Ordering::Relaxed);
+    eprintln!(
+        "{calls} calls, {kills} kills, {} failed: {failures:?}",
+        failures.len()
+    );
+    for (status, kind) in &failures {
+        assert!(
+            *status == 502 && kind == "SandboxCrashed",
+            "a call failed with {status} {kind}"
+        );
+    }
+    assert!(kills > 0);
+    assert!(
+        failures.len() <= kills,
+        "{} calls failed for {kills} kills",
+        failures.len()
+    );
+    wait_for("the pool healed", 60, || {
+        s.get("/api/v1/pools").body["functions"][0]["sandboxes"]["idle"].as_u64() >= Some(2)
+    });
+    let r = s.invoke("target", &json!({"n": 1}));
+    assert_eq!(r.status, 200, "{}", r.text);
+}

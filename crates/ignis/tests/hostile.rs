@@ -212,43 +212,6 @@ fn a_function_cannot_reach_the_host_other_functions_or_privilege() {
 /// Each call leaves an orphan behind (`sleep 0 &` in a shell that exits):
 /// unless something reaps them, zombies pile up to the pids limit and the
 /// sandbox can no longer fork.
-const ZOMBIES_PY: &str = r#"
-import os
-def zombies():
-    n = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        n += 1
-            except OSError:
-                pass
-    return n
-def handler(event, context):
-    rc = os.system("sleep 0 &")
-    return {"rc": rc, "zombies": zombies()}
-"#;
-
-const ZOMBIES_JS: &str = r#"
-const { execSync } = require('child_process');
-const fs = require('fs');
-function zombies() {
-  let n = 0;
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] === 'Z') n++;
-    } catch (e) {}
-  }
-  return n;
-}
-exports.handler = async () => {
-  execSync('sleep 0 &');
-  return { rc: 0, zombies: zombies() };
-};
-"#;
 
 #[test]
 fn orphans_are_reaped_over_500_warm_calls_in_both_runtimes() {

@@ -364,3 +364,87 @@ fn forcing_tcg_skips_the_kvm_probe() {
         "{out}"
     );
 }
+
+/// In microVMs (the guest init is PID 1): orphans left by every call are
+/// reaped over 500 warm calls, in both runtimes; then QEMU itself is killed
+/// from outside (`kill -9`): the call it held fails with a typed error and
+/// the function answers again from a new VM.
+#[test]
+fn orphans_are_reaped_and_a_killed_vm_is_replaced() {
+    if skip() {
+        return;
+    }
+    let s = Server::start(&["--stem-max", "1"]);
+    for (name, runtime, handler, file, src) in [
+        (
+            "orphans-py",
+            "python3",
+            "main.handler",
+            "main.py",
+            common::ZOMBIES_PY,
+        ),
+        (
+            "orphans-js",
+            "nodejs",
+            "index.handler",
+            "index.js",
+            common::ZOMBIES_JS,
+        ),
+    ] {
+        s.deploy(
+            &json!({"name": name, "runtime": runtime, "handler": handler,
+            "backend": "microvm", "max_concurrency": 1, "timeout_ms": 10000,
+            "code": {"files": {file: src}}}),
+        );
+        let mut last = serde_json::Value::Null;
+        for i in 0..500 {
+            let r = s.invoke(name, &json!({}));
+            assert_eq!(r.status, 200, "{name} call {i}: {}", r.text);
+            assert_eq!(
+                r.body["rc"], 0,
+                "{name} call {i} could not fork: {}",
+                r.text
+            );
+            last = r.body;
+        }
+        assert!(
+            last["zombies"].as_u64().unwrap() <= 2,
+            "{name}: zombies pile up in the VM: {last}"
+        );
+    }
+
+    let first = s.invoke("orphans-py", &json!({}));
+    let sandbox = sandbox_of(&s, "orphans-py", &first);
+    let pid = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(&format!("ignis.sandbox={sandbox} "))
+            })
+        })
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .expect("the VM's QEMU process");
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
+    wait_for("QEMU gone", 10, || !vm_running(&sandbox));
+    let mut outcomes = Vec::new();
+    wait_for("an answer from a new VM", 120, || {
+        let r = s.invoke("orphans-py", &json!({}));
+        outcomes.push((r.status, r.error_type().to_string()));
+        r.status == 200
+    });
+    for (status, kind) in &outcomes {
+        assert!(
+            *status == 200 || (*status == 502 && kind == "SandboxCrashed"),
+            "a call after the kill ended with {status} {kind}: {outcomes:?}"
+        );
+    }
+    let again = s.invoke("orphans-py", &json!({}));
+    assert_ne!(sandbox_of(&s, "orphans-py", &again), sandbox);
+}

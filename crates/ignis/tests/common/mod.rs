@@ -322,3 +322,44 @@ pub fn zip_b64(files: &[(&str, &str)]) -> String {
     }
     base64::engine::general_purpose::STANDARD.encode(w.finish().unwrap().into_inner())
 }
+
+/// A Python function that leaves an orphan (`sleep 0 &`) at every call and
+/// counts the zombies in its sandbox.
+pub const ZOMBIES_PY: &str = r#"
+import os
+def zombies():
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        n += 1
+            except OSError:
+                pass
+    return n
+def handler(event, context):
+    rc = os.system("sleep 0 &")
+    return {"rc": rc, "zombies": zombies()}
+"#;
+
+/// The same in Node.js.
+pub const ZOMBIES_JS: &str = r#"
+const { execSync } = require('child_process');
+const fs = require('fs');
+function zombies() {
+  let n = 0;
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] === 'Z') n++;
+    } catch (e) {}
+  }
+  return n;
+}
+exports.handler = async () => {
+  execSync('sleep 0 &');
+  return { rc: 0, zombies: zombies() };
+};
+"#;

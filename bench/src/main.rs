@@ -177,6 +177,7 @@ struct Server {
     child: Child,
     url: String,
     _dir: PathBuf,
+    started: Instant,
 }
 
 impl Server {
@@ -238,6 +239,7 @@ fn start_server_env(
         child,
         url,
         _dir: dir,
+        started: Instant::now(),
     })
 }
 

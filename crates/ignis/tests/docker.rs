@@ -1083,3 +1083,111 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// SIGTERM while four callers keep a function busy: every call the server
+/// had accepted before the signal ends with its answer, calls after it get
+/// 503 `ShuttingDown` (or find the port closed once the drain is over), no
+/// call gets anything else, and the server exits 0 well within its grace
+/// period with its containers removed.
+#[test]
+fn sigterm_under_load_drains_in_flight_and_refuses_new() {
+    use std::sync::{Arc, Mutex};
+    let Some(mut s) = docker_server() else { return };
+    deploy(
+        &s,
+        "busy",
+        "python3",
+        py("import time\ndef handler(e, c):\n    time.sleep(0.3)\n    return e['n']\n"),
+        json!({"min_warm": 4, "max_concurrency": 4}),
+    );
+    wait_for("four warm sandboxes", 60, || {
+        s.get("/api/v1/pools").body["functions"][0]["sandboxes"]["idle"].as_u64() >= Some(4)
+    });
+    let instance = s.get("/api/v1/health").body["instance"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // (start, end, outcome): an HTTP status and error type, or None when no
+    // answer came (the port closed after the drain).
+    type Seen = (Instant, Instant, Option<(u16, String)>, u64);
+    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
+    let callers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (url, key, seen) = (s.url.clone(), s.key.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                for i in 0.. {
+                    let n = t * 1000 + i;
+                    let start = Instant::now();
+                    let r = http
+                        .post(format!("{url}/api/v1/functions/busy/invoke"))
+                        .bearer_auth(&key)
+                        .json(&json!({"n": n}))
+                        .send();
+                    let outcome = r.ok().map(|r| {
+                        let status = r.status().as_u16();
+                        let body: Value = r.json().unwrap_or_default();
+                        if status == 200 {
+                            assert_eq!(body, json!(n), "an answer for another call");
+                        }
+                        let kind = body["error"]["type"].as_str().unwrap_or("").to_string();
+                        (status, kind)
+                    });
+                    let done = outcome.is_none();
+                    seen.lock()
+                        .unwrap()
+                        .push((start, Instant::now(), outcome, n));
+                    if done {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let signalled = Instant::now();
+    let status = s.terminate();
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(took < Duration::from_secs(10), "the drain took {took:?}");
+    for c in callers {
+        c.join().unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    let mut in_flight = 0;
+    let mut refused = 0;
+    for (start, end, outcome, n) in &seen {
+        // Sent well before the signal: the server had it.
+        if *start + Duration::from_millis(100) < signalled && *end > signalled {
+            in_flight += 1;
+            assert_eq!(
+                outcome.as_ref().map(|o| o.0),
+                Some(200),
+                "call {n} in flight at SIGTERM: {outcome:?}"
+            );
+        }
+        match outcome {
+            Some((200, _)) | None => {}
+            Some((503, kind)) if kind == "ShuttingDown" => refused += 1,
+            Some(other) => panic!("call {n} ended with {other:?}"),
+        }
+    }
+    eprintln!(
+        "{} calls, {in_flight} in flight at SIGTERM, {refused} refused with ShuttingDown, drain {took:?}",
+        seen.len()
+    );
+    assert!(in_flight >= 1, "no call was in flight at the signal");
+    let left = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=io.ignis.instance={instance}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "containers left after the drain"
+    );
+}

@@ -21,6 +21,9 @@ pub const MAX_UNPACKED_BYTES: u64 = 250 * 1024 * 1024;
 /// Bound on the number of files in an archive.
 pub const MAX_FILES: usize = 10_000;
 const MAX_PATH_LEN: usize = 512;
+/// Longest file or directory name the sandbox's file system takes (Linux
+/// `NAME_MAX`): a longer one would pass here and fail every cold start.
+const MAX_SEGMENT_LEN: usize = 255;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PackageError {
@@ -40,6 +43,14 @@ pub enum PackageError {
     Symlink(String),
     #[error("code archive lists {0:?} twice")]
     Duplicate(String),
+    #[error("code archive has {0:?} both as a file and as a directory")]
+    PathConflict(String),
+    #[error(
+        "code archive entry {0:?} is a device, a pipe or a socket; only files and directories are allowed"
+    )]
+    SpecialFile(String),
+    #[error("code archive entry name {0:?} is not valid UTF-8")]
+    InvalidName(String),
     #[error("code archive holds no files")]
     Empty,
 }
@@ -119,18 +130,26 @@ pub fn unpack(bytes: &[u8], limit: u64) -> Result<BTreeMap<String, Vec<u8>>, Pac
     if zip.len() > MAX_FILES {
         return Err(PackageError::TooManyFiles);
     }
+    if let Some(name) = dropped_duplicate(bytes, &mut zip)? {
+        return Err(PackageError::Duplicate(name));
+    }
     let mut entries = BTreeMap::new();
     let mut unpacked = 0u64;
     for i in 0..zip.len() {
         let mut file = zip
             .by_index(i)
             .map_err(|e| PackageError::Malformed(e.to_string()))?;
-        let raw_name = file.name().to_string();
-        // S_IFLNK in the upper bits of the Unix mode marks a symlink.
-        if file.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000) {
-            return Err(PackageError::Symlink(raw_name));
-        }
-        if file.is_dir() {
+        let raw_name = entry_name(&file)?;
+        let is_dir = match file.unix_mode().map(|m| m & S_IFMT) {
+            Some(S_IFLNK) => return Err(PackageError::Symlink(raw_name)),
+            Some(S_IFDIR) => true,
+            // No type bits (some writers set only the permissions) is a file.
+            None | Some(0) | Some(S_IFREG) => file.is_dir(),
+            // Zip has no hard links; devices, fifos and sockets would come
+            // out as regular files, which their author did not mean.
+            Some(_) => return Err(PackageError::SpecialFile(raw_name)),
+        };
+        if is_dir {
             // Directories are implied by the files in them; still reject
             // a directory entry that would escape.
             clean_path(raw_name.trim_end_matches('/'))?;
@@ -158,8 +177,67 @@ pub fn unpack(bytes: &[u8], limit: u64) -> Result<BTreeMap<String, Vec<u8>>, Pac
     Ok(entries)
 }
 
+const S_IFMT: u32 = 0o170000;
+const S_IFREG: u32 = 0o100000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFLNK: u32 = 0o120000;
+
+/// An entry's name as its author wrote it. Without the UTF-8 flag the zip
+/// crate reads the name as CP437, as the format says; but macOS and many
+/// other tools write UTF-8 without the flag, so bytes that are valid UTF-8
+/// are taken as UTF-8, the rest as CP437. Bytes flagged UTF-8 that are not
+/// are refused rather than replaced by U+FFFD.
+fn entry_name<R: Read>(file: &zip::read::ZipFile<'_, R>) -> Result<String, PackageError> {
+    match std::str::from_utf8(file.name_raw()) {
+        Ok(name) => Ok(name.to_string()),
+        Err(_) if file.name().contains(char::REPLACEMENT_CHARACTER) => {
+            Err(PackageError::InvalidName(file.name().to_string()))
+        }
+        Err(_) => Ok(file.name().to_string()),
+    }
+}
+
+/// The name of a central directory record that the zip crate dropped: it
+/// keeps one entry per name (the last), so an archive listing a name twice
+/// would otherwise lose a file silently.
+fn dropped_duplicate(
+    bytes: &[u8],
+    zip: &mut ZipArchive<Cursor<&[u8]>>,
+) -> Result<Option<String>, PackageError> {
+    let mut kept = BTreeSet::new();
+    for i in 0..zip.len() {
+        let file = zip
+            .by_index_raw(i)
+            .map_err(|e| PackageError::Malformed(e.to_string()))?;
+        kept.insert(file.central_header_start());
+    }
+    let u16_at = |p: usize| {
+        bytes
+            .get(p..p + 2)
+            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    // Walk the records as the format lays them out (46 fixed bytes, then
+    // the name, the extra field and the comment).
+    let mut p = usize::try_from(zip.central_directory_start()).unwrap_or(usize::MAX);
+    while bytes.get(p..p.saturating_add(4)) == Some(b"PK\x01\x02") {
+        let (Some(name_len), Some(extra_len), Some(comment_len)) =
+            (u16_at(p + 28), u16_at(p + 30), u16_at(p + 32))
+        else {
+            break;
+        };
+        if !kept.contains(&(p as u64)) {
+            let name = bytes.get(p + 46..p + 46 + name_len).unwrap_or_default();
+            return Ok(Some(String::from_utf8_lossy(name).into_owned()));
+        }
+        p += 46 + name_len + extra_len + comment_len;
+    }
+    Ok(None)
+}
+
 /// Zips a directory for upload (the CLI's `--dir`). Follows no symlinks:
-/// they are an error, as they would be on the server.
+/// they are an error, as they would be on the server; so are devices,
+/// fifos and sockets (reading a fifo would block), and names that are not
+/// UTF-8.
 pub fn zip_dir(dir: &Path, limit: u64) -> Result<Archive, ZipDirError> {
     let mut entries = BTreeMap::new();
     let mut total = 0u64;
@@ -193,20 +271,29 @@ fn walk(
         let entry = entry.map_err(io(dir))?;
         let path = entry.path();
         let kind = entry.file_type().map_err(io(&path))?;
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
+        // Joined with `/` by components, not by replacing `\`: on Unix a
+        // backslash is part of a name, which the server refuses, as here.
+        let rel_path = path.strip_prefix(root).unwrap_or(&path);
+        let rel = rel_path
+            .components()
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| PackageError::InvalidName(rel_path.to_string_lossy().into()))?
+            .join("/");
         if kind.is_symlink() {
             return Err(PackageError::Symlink(rel).into());
         } else if kind.is_dir() {
-            let name = entry.file_name();
             // Skip what never belongs in a function: VCS data and caches.
-            if name == ".git" || name == "__pycache__" || name == "node_modules/.cache" {
+            let skipped = [".git", "__pycache__", "node_modules/.cache"];
+            if skipped
+                .iter()
+                .any(|s| rel == *s || rel.ends_with(&format!("/{s}")))
+            {
                 continue;
             }
             walk(root, &path, entries, total, limit)?;
+        } else if !kind.is_file() {
+            return Err(PackageError::SpecialFile(rel).into());
         } else {
             let content = std::fs::read(&path).map_err(io(&path))?;
             *total += content.len() as u64;
@@ -237,7 +324,11 @@ fn clean_path(raw: &str) -> Result<String, PackageError> {
         return Err(unsafe_path());
     }
     for segment in path.split('/') {
-        if segment.is_empty() || segment == "." || segment == ".." {
+        if segment.is_empty()
+            || segment == "."
+            || segment == ".."
+            || segment.len() > MAX_SEGMENT_LEN
+        {
             return Err(unsafe_path());
         }
     }
@@ -252,6 +343,15 @@ fn build(entries: BTreeMap<String, Vec<u8>>, limit: u64) -> Result<Archive, Pack
     }
     if entries.len() > MAX_FILES {
         return Err(PackageError::TooManyFiles);
+    }
+    // `a` and `a/b` cannot both be extracted: one of them would fail every
+    // cold start, so the upload fails instead.
+    for path in entries.keys() {
+        for (i, _) in path.match_indices('/') {
+            if entries.contains_key(&path[..i]) {
+                return Err(PackageError::PathConflict(path[..i].to_string()));
+            }
+        }
     }
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default()

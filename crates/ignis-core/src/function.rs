@@ -44,6 +44,9 @@ pub mod limits {
     pub const DEFAULT_KEEP_ALIVE_S: u64 = 600;
     pub const ROUTE_MAX_LEN: usize = 256;
     pub const HANDLER_MAX_LEN: usize = 256;
+    /// Longest file name a handler's module may have, so that with its
+    /// longest extension (`.mjs`) it stays within a file system's 255 bytes.
+    pub const HANDLER_FILE_MAX_LEN: usize = 255 - ".mjs".len();
 }
 
 /// The language runtime a function is written for.
@@ -949,6 +952,9 @@ pub fn validate_handler(handler: &str) -> Result<(), IgnisError> {
             return bad("the file part may only hold A-Z, a-z, 0-9, `_`, `-`, `.` and `/`");
         }
     }
+    if module.rsplit('/').next().map_or(0, str::len) > limits::HANDLER_FILE_MAX_LEN {
+        return bad("the file name is longer than 251 characters");
+    }
     Ok(())
 }
 
@@ -1025,7 +1031,16 @@ mod tests {
             validate_handler(ok).unwrap();
         }
         for bad in [
-            "main", ".handler", "main.", "/abs.h", "../x.h", "a//b.h", "m.1x", "m.a-b",
+            "main",
+            ".handler",
+            "main.",
+            "/abs.h",
+            "../x.h",
+            "a//b.h",
+            "m.1x",
+            "m.a-b",
+            // `x….mjs` would be over 255 bytes, more than a file name can be.
+            &format!("{}.h", "x".repeat(252)),
         ] {
             assert!(validate_handler(bad).is_err(), "{bad:?} accepted");
         }

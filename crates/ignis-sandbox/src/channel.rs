@@ -90,25 +90,44 @@ impl Channel {
             if buf.is_empty() {
                 return Err(ChannelError::Closed);
             }
-            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                self.line.extend_from_slice(&buf[..pos]);
-                self.reader.consume(pos + 1);
-                break;
-            }
-            let n = buf.len();
-            self.line.extend_from_slice(buf);
-            self.reader.consume(n);
+            let (taken, ended) = match buf.iter().position(|b| *b == b'\n') {
+                Some(pos) => (pos, true),
+                None => (buf.len(), false),
+            };
+            self.line.extend_from_slice(&buf[..taken]);
+            self.reader.consume(taken + usize::from(ended));
+            // Checked whether or not the line ended in this buffer: a line
+            // ending in it can be over the bound too.
             if self.line.len() > MAX_LINE_BYTES {
                 return Err(ChannelError::LineTooLong);
             }
+            if ended {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_line_over_the_bound_is_refused_wherever_it_ends() {
+        for len in [MAX_LINE_BYTES + 1, MAX_LINE_BYTES + 1000] {
+            let mut data = vec![b' '; len];
+            data.push(b'\n');
+            let mut channel = Channel::new(std::io::Cursor::new(data), tokio::io::sink());
+            assert!(
+                matches!(channel.recv().await, Err(ChannelError::LineTooLong)),
+                "{len}"
+            );
+        }
+        let mut data = vec![b' '; MAX_LINE_BYTES - 17];
+        data.extend(b"{\"type\":\"booted\"}\n");
+        let mut channel = Channel::new(std::io::Cursor::new(data), tokio::io::sink());
+        assert!(matches!(channel.recv().await, Ok(GuestMessage::Booted)));
+    }
 
     #[tokio::test]
     async fn an_exited_message_ends_the_channel_with_its_reason() {

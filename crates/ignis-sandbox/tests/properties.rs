@@ -162,3 +162,11 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// Found by the fuzz target (a fault of the property, not of the channel):
+/// a form feed is ASCII whitespace, so a tail of form feeds after the last
+/// line is an empty line, skipped, and the last line is a whole one.
+#[test]
+fn whitespace_after_the_last_line() {
+    block_on(check::stream(b"{\"type\":\"booted\"}\n\x0c\x0c\x0c"));
+}

@@ -71,24 +71,28 @@ pub fn guest_line(line: &[u8]) {
 /// A byte stream through the host's framing: no panic, it ends, and it
 /// gives at most one message per line, each what `parse` makes of it.
 pub async fn stream(data: &[u8]) {
-    let lines: Vec<&[u8]> = data
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+    // Each line with whether a newline ends it (the last piece may not).
+    let pieces: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
+    let count = pieces.len();
+    let lines: Vec<(&[u8], bool)> = pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| (line, i + 1 < count))
+        .filter(|(line, _)| !line.iter().all(u8::is_ascii_whitespace))
         .collect();
     let mut channel = Channel::new(std::io::Cursor::new(data.to_vec()), tokio::io::sink());
-    for (n, line) in lines.iter().enumerate() {
-        let last = n + 1 == lines.len() && !data.ends_with(b"\n");
+    for (line, terminated) in lines {
         match channel.recv().await {
             Ok(msg) => {
-                assert!(!last, "an unterminated line became a message");
+                assert!(terminated, "an unterminated line became a message");
                 let parsed = GuestMessage::parse(line).expect("the channel took a bad line");
                 assert_eq!(canon(&msg), canon(&parsed));
             }
             Err(ChannelError::Exited(_)) | Err(ChannelError::BadMessage(_)) => {
-                assert!(!last, "an unterminated line was read");
+                assert!(terminated, "an unterminated line was read");
             }
             Err(ChannelError::Closed) => {
-                assert!(last, "the channel closed before its last line");
+                assert!(!terminated, "the channel closed before its last line");
                 return;
             }
             Err(e) => panic!("{e:?}"),

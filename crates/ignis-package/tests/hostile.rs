@@ -208,6 +208,12 @@ fn devices_fifos_and_sockets_are_refused() {
         },
     ]);
     assert_eq!(unpack(&zip, LIMIT).unwrap().len(), 2);
+    let mut dup = b"#!/bin/sh\nexit 0\n".to_vec();
+    dup.extend(hand_zip(&[
+        Raw::file("a.py", b"1"),
+        Raw::file("a.py", b"2"),
+    ]));
+    assert_eq!(refused(&dup), PackageError::Duplicate("a.py".into()));
 }
 
 #[test]
@@ -331,6 +337,12 @@ fn duplicate_entries_exact_and_after_normalization() {
 fn names_differing_in_case_are_distinct() {
     let zip = hand_zip(&[Raw::file("A.py", b"1"), Raw::file("a.py", b"2")]);
     assert_eq!(unpack(&zip, LIMIT).unwrap().len(), 2);
+    let mut dup = b"#!/bin/sh\nexit 0\n".to_vec();
+    dup.extend(hand_zip(&[
+        Raw::file("a.py", b"1"),
+        Raw::file("a.py", b"2"),
+    ]));
+    assert_eq!(refused(&dup), PackageError::Duplicate("a.py".into()));
 }
 
 #[test]
@@ -504,4 +516,21 @@ fn zip_dir_skips_vcs_data_and_caches() {
         a.files.iter().map(String::as_str).collect::<Vec<_>>(),
         ["main.py", "node_modules/m.js"]
     );
+}
+
+#[test]
+fn a_zip_after_other_bytes_is_read_without_false_duplicates() {
+    // A self-extracting archive: a stub before the zip, offsets unadjusted.
+    let mut zip = b"#!/bin/sh\nexit 0\n".to_vec();
+    zip.extend(hand_zip(&[
+        Raw::file("a.py", b"1"),
+        Raw::file("b.py", b"2"),
+    ]));
+    assert_eq!(unpack(&zip, LIMIT).unwrap().len(), 2);
+    let mut dup = b"#!/bin/sh\nexit 0\n".to_vec();
+    dup.extend(hand_zip(&[
+        Raw::file("a.py", b"1"),
+        Raw::file("a.py", b"2"),
+    ]));
+    assert_eq!(refused(&dup), PackageError::Duplicate("a.py".into()));
 }

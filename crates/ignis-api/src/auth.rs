@@ -570,8 +570,13 @@ pub async fn middleware(
         Some(a) => a,
         // A method the route does not take (TRACE on a trigger, say).
         None if state.access.iter().any(|r| r.path == path) => {
-            return crate::handlers::method_not_allowed(req.method().clone(), req.uri().clone())
-                .await;
+            let allowed: Vec<Method> = state
+                .access
+                .iter()
+                .filter(|r| r.path == path)
+                .map(|r| r.method.clone())
+                .collect();
+            return crate::handlers::method_not_allowed_of(req.method(), req.uri(), &allowed);
         }
         None => {
             tracing::error!(method = %req.method(), path, "route without an authorization decision");

@@ -18,9 +18,67 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::invalid(format!("request body is not valid: {e}")))
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON body into `T`. JSON has one number type: `2.0` is the
+/// integer 2 to JSON Schema (the OpenAPI document's `integer`), so a body
+/// that serde refuses only because an integer field holds an integral float
+/// is parsed again with such floats as integers. The first parse's error is
+/// the one reported.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).or_else(|e| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|mut v| integral_floats_as_integers(&mut v).then_some(v))
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| ApiError::invalid(format!("request body is not valid: {e}")))
+    })
+}
+
+/// Turns every float with no fractional part that fits an `i64` or `u64`
+/// into that integer; whether any was turned.
+pub fn integral_floats_as_integers(v: &mut serde_json::Value) -> bool {
+    use serde_json::{Number, Value};
+    // 2^63 and 2^64, exact in an f64; below them the casts are exact.
+    const I64_END: f64 = 9_223_372_036_854_775_808_u64 as f64;
+    const U64_END: f64 = 2.0 * I64_END;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return false };
+            let as_int = if f.fract() != 0.0 {
+                None
+            } else if (-I64_END..I64_END).contains(&f) {
+                Some(Number::from(f as i64))
+            } else if (0.0..U64_END).contains(&f) {
+                Some(Number::from(f as u64))
+            } else {
+                None
+            };
+            match as_int {
+                Some(i) => {
+                    *n = i;
+                    true
+                }
+                None => false,
+            }
+        }
+        Value::Array(items) => {
+            let mut any = false;
+            for i in items {
+                any |= integral_floats_as_integers(i);
+            }
+            any
+        }
+        Value::Object(map) => {
+            let mut any = false;
+            for i in map.values_mut() {
+                any |= integral_floats_as_integers(i);
+            }
+            any
+        }
+        _ => false,
     }
 }
 
@@ -33,9 +91,7 @@ impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for JsonBody<T>
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes)
-            .map(|v| Some(JsonBody(v)))
-            .map_err(|e| ApiError::invalid(format!("request body is not valid: {e}")))
+        parse(&bytes).map(|v| Some(JsonBody(v)))
     }
 }
 

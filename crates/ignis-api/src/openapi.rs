@@ -55,7 +55,7 @@ use crate::handlers::{access, events, functions, health, invoke, metrics, trigge
         access::AuditList, access::NamespaceList, access::CreateNamespaceRequest,
         crate::error::ErrorBody, crate::error::ErrorDetail,
     )),
-    modifiers(&Security, &Namespaced),
+    modifiers(&Security, &Namespaced, &CommonResponses),
     tags(
         (name = "functions", description = "Deploy and manage functions"),
         (name = "invoke", description = "Call functions and read their records"),
@@ -79,7 +79,10 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("ign_...")
-                    .description(Some("An ignis API key"))
+                    .description(Some(
+                        "An ignis API key. A request that carries a key is authenticated by \
+                         the key alone: a session cookie beside it is not looked at.",
+                    ))
                     .build(),
             ),
         );
@@ -107,6 +110,7 @@ fn namespace_param() -> Parameter {
         .schema(Some(Schema::Object(
             utoipa::openapi::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some(ignis_core::NAME_PATTERN))
                 .build(),
         )))
         .build()
@@ -148,6 +152,75 @@ impl Modify for Namespaced {
             .collect();
         for (path, item) in copies {
             doc.paths.paths.insert(path, item);
+        }
+    }
+}
+
+/// The answers every operation of a kind can give before its handler runs,
+/// added where an operation's annotation leaves them out: a 400 for a path,
+/// query or body that does not parse or validate; a 413 for a body over the
+/// limit; a 401 and a 429 (the failed-authentication limiter) wherever
+/// credentials are looked at; a 403 where a role is checked.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::Operation;
+        use utoipa::openapi::{Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops: [(&str, &mut Option<Operation>); 5] = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = op.request_body.is_some();
+                let authenticated = op
+                    .security
+                    .as_ref()
+                    .is_some_and(|reqs| reqs.iter().any(|r| r != &Default::default()));
+                // Who may call these is decided by authentication alone.
+                let role_checked = !matches!(
+                    (method, path.as_str()),
+                    ("get", "/api/v1/whoami")
+                        | ("get" | "delete", "/api/v1/session")
+                        | ("get", "/api/v1/namespaces")
+                ) && !path.starts_with("/fn/");
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description).into());
+                };
+                if has_params || has_body {
+                    add("400", "Invalid path, query or body");
+                }
+                if has_body {
+                    add("413", "Body over the size limit");
+                }
+                if authenticated {
+                    add("401", "No or bad credentials");
+                    add("429", "Too many failed authentications from this address");
+                    if role_checked {
+                        add("403", "Not allowed");
+                    }
+                }
+            }
         }
     }
 }

@@ -414,7 +414,8 @@ impl Auth {
         secret: Option<Secret>,
     ) -> Result<(Secret, KeyRecord), AuthError> {
         let name = spec.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > MAX_KEY_NAME {
+        // The length as given: what the OpenAPI document's `maxLength` counts.
+        if name.is_empty() || spec.name.chars().count() > MAX_KEY_NAME {
             return Err(AuthError::Invalid(format!(
                 "`name` must have 1 to {MAX_KEY_NAME} characters"
             )));

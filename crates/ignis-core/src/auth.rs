@@ -117,7 +117,13 @@ impl utoipa::PartialSchema for Namespaces {
                     .schema_type(Type::String)
                     .enum_values(Some(["*"])),
             )
-            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+            .item(
+                ArrayBuilder::new().min_items(Some(1)).items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(crate::NAME_PATTERN)),
+                ),
+            )
             .description(Some(
                 "`\"*\"` for every namespace, or a list of namespace names",
             ))

@@ -489,6 +489,10 @@ pub struct FunctionPatch {
     pub runtime: Option<Runtime>,
     /// `FILE.FUNCTION`, e.g. `main.handler` (required to create a function).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = "^(([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)/)*([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)\\.[A-Za-z_$][A-Za-z0-9_$]*$",
+        max_length = 256
+    )]
     pub handler: Option<String>,
     /// `null` removes the route.
     #[serde(
@@ -496,35 +500,45 @@ pub struct FunctionPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(/([A-Za-z0-9_~-][A-Za-z0-9._~-]*|\\.[A-Za-z0-9_~-][A-Za-z0-9._~-]*|\\.\\.[A-Za-z0-9._~-]+))+$", max_length = 256)]
     pub route: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_auth: Option<HttpAuth>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 100, maximum = 900000)]
     pub timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 64, maximum = 4096)]
     pub memory_mb: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.05, maximum = 16.0)]
     pub cpus: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 100)]
     pub min_warm: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_concurrency: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 64)]
     pub batch_max_size: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1000)]
     pub batch_max_wait_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_concurrent: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 900000)]
     pub queue_timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 86400)]
     pub keep_alive_s: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub description: Option<String>,
     /// `null` removes it.
     #[serde(
@@ -535,8 +549,10 @@ pub struct FunctionPatch {
     #[schema(value_type = Option<String>)]
     pub role: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 2)]
     pub async_max_retries: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 21600)]
     pub async_max_age_s: Option<u64>,
     /// `null` makes the trigger call the latest version again.
     #[serde(
@@ -563,7 +579,7 @@ pub struct CodeInput {
 /// Body of `POST /api/v1/functions`: `name`, `code`, `runtime`, `handler`,
 /// and any configuration field (the rest take defaults). This type is what
 /// the server parses the body into, and what the CLI sends.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CreateFunctionRequest {
     pub name: String,
     pub code: CodeInput,
@@ -573,7 +589,7 @@ pub struct CreateFunctionRequest {
 
 /// Body of `PUT /api/v1/functions/{name}`: new code and/or any configuration
 /// fields; the fields left out keep their values.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpdateFunctionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeInput>,
@@ -629,6 +645,105 @@ impl<'de> Deserialize<'de> for UpdateFunctionRequest {
         let obj = serde_json::Map::deserialize(de)?;
         let (_, code, config) = split_request(obj, false)?;
         Ok(Self { code, config })
+    }
+}
+
+/// The schema of a create or update body: one object, the configuration's
+/// properties beside `name` and `code`, unknown fields refused, as
+/// [`split_request`] parses it. (A derived `allOf` of the patch, which
+/// refuses every property it does not list, and of `{name, code}` would
+/// allow no body at all.)
+fn request_schema(create: bool) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+    use utoipa::openapi::{Ref, RefOr, Schema};
+    use utoipa::PartialSchema;
+    let mut object = match FunctionPatch::schema() {
+        RefOr::T(Schema::Object(o)) => o,
+        _ => Object::new(),
+    };
+    let code = Ref::from_schema_name("CodeInput");
+    if create {
+        object.description = Some(
+            "Body of `POST /api/v1/functions`: `name`, `code`, `runtime`, `handler`, and any \
+             configuration field (the rest take defaults)."
+                .to_string(),
+        );
+        object.properties.insert(
+            "name".to_string(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(NAME_PATTERN))
+                .description(Some("The function's name, unique in its namespace."))
+                .into(),
+        );
+        object.properties.insert("code".to_string(), code.into());
+        // Required to create, so not `null` either.
+        object.properties.insert(
+            "runtime".to_string(),
+            Ref::from_schema_name("Runtime").into(),
+        );
+        object.properties.insert(
+            "handler".to_string(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(HANDLER_PATTERN))
+                .max_length(Some(limits::HANDLER_MAX_LEN))
+                .description(Some("`FILE.FUNCTION`, e.g. `main.handler`."))
+                .into(),
+        );
+        object.required = ["name", "code", "runtime", "handler"]
+            .map(String::from)
+            .to_vec();
+    } else {
+        object.description = Some(
+            "Body of `PUT /api/v1/functions/{name}`: new code and/or any configuration \
+             fields; the fields left out keep their values."
+                .to_string(),
+        );
+        object.properties.insert(
+            "code".to_string(),
+            utoipa::openapi::schema::OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .item(code)
+                .into(),
+        );
+    }
+    RefOr::T(Schema::Object(object))
+}
+
+impl utoipa::PartialSchema for CreateFunctionRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        request_schema(true)
+    }
+}
+
+impl ToSchema for CreateFunctionRequest {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("CodeInput".to_string(), CodeInput::schema()));
+        <FunctionPatch as ToSchema>::schemas(schemas);
+    }
+}
+
+impl utoipa::PartialSchema for UpdateFunctionRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        request_schema(false)
+    }
+}
+
+impl ToSchema for UpdateFunctionRequest {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <CreateFunctionRequest as ToSchema>::schemas(schemas);
     }
 }
 
@@ -870,6 +985,17 @@ pub fn validate_namespace(ns: &str) -> Result<(), IgnisError> {
         ))
     })
 }
+
+/// What [`validate_name`] accepts, for the OpenAPI document (function and
+/// namespace names).
+pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+
+/// What [`validate_alias_name`] accepts, with a `maxLength` of 128: `[A-Za-z0-9_-]`,
+/// at least one of them not a digit.
+pub const ALIAS_PATTERN: &str = "^[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*$";
+
+/// What [`validate_handler`] accepts, with a `maxLength` of 256.
+pub const HANDLER_PATTERN: &str = "^(([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)/)*([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)\\.[A-Za-z_$][A-Za-z0-9_$]*$";
 
 /// `name`: `[a-z0-9][a-z0-9-_]{0,63}`.
 pub fn validate_name(name: &str) -> Result<(), IgnisError> {

@@ -13,7 +13,7 @@ pub use function::{
     qualified, validate_alias_name, validate_name, validate_namespace, validate_route,
     validate_weights, Alias, BackendKind, CodeInput, CreateFunctionRequest, Function,
     FunctionConfig, FunctionId, FunctionPatch, FunctionVersion, HttpAuth, Qualifier, Runtime,
-    TestEvent, Timestamp, UpdateFunctionRequest, DEFAULT_NAMESPACE,
+    TestEvent, Timestamp, UpdateFunctionRequest, ALIAS_PATTERN, DEFAULT_NAMESPACE, NAME_PATTERN,
 };
 pub use invocation::{
     AsyncEvent, AsyncStatus, InvocationRecord, InvocationStatus, StartKind, Trigger,

@@ -63,7 +63,7 @@ pub async fn whoami(Caller(caller): Caller) -> Json<WhoAmI> {
     responses(
         (status = 200, description = "The session's key, role and CSRF token", body = WhoAmI),
         (status = 401, description = "No session", body = ErrorBody)),
-    security(("session" = []), ("key" = [])))]
+    security(("key" = []), ("session" = [])))]
 pub async fn session(Caller(caller): Caller) -> Json<WhoAmI> {
     Json(whoami_of(&caller.principal, caller.csrf))
 }
@@ -134,9 +134,9 @@ pub async fn login(State(state): State<SharedState>, req: Request) -> ApiResult<
 
 #[utoipa::path(delete, path = "/api/v1/session", tag = "access",
     responses(
-        (status = 204, description = "Logged out: the session ends and its cookie is cleared"),
-        (status = 401, description = "No session", body = ErrorBody)),
-    security(("session" = [])))]
+        (status = 204, description = "Logged out: the session named by the cookie, if any, ends and its cookie is cleared"),
+        (status = 401, description = "No or bad credentials", body = ErrorBody)),
+    security(("key" = []), ("session" = [])))]
 pub async fn logout(
     State(state): State<SharedState>,
     Caller(caller): Caller,
@@ -182,7 +182,12 @@ pub async fn list_keys(State(state): State<SharedState>) -> Json<KeyList> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// What the key is for (1 to 100 characters).
+    /// What the key is for (1 to 100 characters, no control characters,
+    /// not only spaces).
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
     pub role: Role,
     /// `"*"` (default) or the namespaces the key applies to. Admin keys
@@ -191,6 +196,7 @@ pub struct CreateKeyRequest {
     pub namespaces: Namespaces,
     /// The key stops working this many seconds from now (default: never).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub expires_in_s: Option<u64>,
 }
 
@@ -279,8 +285,10 @@ pub async fn revoke_key(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// How many entries, newest first (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -340,6 +348,7 @@ pub async fn list_namespaces(
 #[serde(deny_unknown_fields)]
 pub struct CreateNamespaceRequest {
     /// `[a-z0-9][a-z0-9-_]{0,63}`, like function names.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub name: String,
 }
 
@@ -374,7 +383,7 @@ pub async fn create_namespace(
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{namespace}", tag = "access",
-    params(("namespace" = String, Path, description = "Namespace name")),
+    params(("namespace" = String, Path, description = "Namespace name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -500,7 +509,7 @@ pub async fn create_aws_credential(
     responses(
         (status = 200, description = "The key's AWS access key ids (revoked ones too); never the secrets", body = AwsCredentialList),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 404, description = "Not the caller's own key, for a key that is not an admin", body = ErrorBody)),
+        (status = 404, description = "No such active key (or not the caller's own, for a key that is not an admin)", body = ErrorBody)),
     security(("key" = []), ("session" = [])))]
 pub async fn list_aws_credentials(
     State(state): State<SharedState>,
@@ -508,6 +517,11 @@ pub async fn list_aws_credentials(
     Path(id): Path<String>,
 ) -> ApiResult<Json<AwsCredentialList>> {
     may_manage_credentials_of(&caller.principal, &id)?;
+    // A revoked or unknown key has no credentials to manage, as creating
+    // one says: a 404, not an empty list that reads as "none yet".
+    if state.auth.active_key(&id).is_none() {
+        return Err(ApiError::not_found(format!("no active key {id}")));
+    }
     Ok(Json(AwsCredentialList {
         credentials: state.auth.aws_credentials_of(&id),
     }))

@@ -30,8 +30,11 @@ pub struct FunctionList {
 }
 
 /// Parses a create or update body (kept as JSON until then so that the
-/// audit log can name the target of a refused request).
-fn parse_body<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<T> {
+/// audit log can name the target of a refused request). Integral floats
+/// count as integers, as in [`crate::extract::parse`]; these bodies hold no
+/// free-form JSON whose numbers would change.
+fn parse_body<T: serde::de::DeserializeOwned>(mut body: Value) -> ApiResult<T> {
+    crate::extract::integral_floats_as_integers(&mut body);
     serde_json::from_value(body)
         .map_err(|e| ApiError::invalid(format!("request body is not valid: {e}")))
 }
@@ -216,6 +219,7 @@ pub(crate) async fn create_function(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `true`: the functions of every namespace the key may read (on
     /// `/api/v1/functions` only), instead of one namespace's.
@@ -475,6 +479,7 @@ pub async fn code(State(state): State<SharedState>, Fid(id): Fid) -> ApiResult<R
 #[serde(deny_unknown_fields)]
 pub struct WarmRequest {
     /// How many sandboxes to boot ahead of demand (1..=100).
+    #[schema(minimum = 1, maximum = 100)]
     pub count: u32,
 }
 
@@ -634,7 +639,7 @@ fn validate_event_name(name: &str) -> ApiResult<()> {
 }
 
 #[utoipa::path(put, path = "/api/v1/functions/{name}/test-events/{event}", tag = "functions",
-    params(("name" = String, Path, description = "Function name"), ("event" = String, Path, description = "Test event name")),
+    params(("name" = String, Path, description = "Function name"), ("event" = String, Path, description = "Test event name", pattern = "^[A-Za-z0-9 ._-]{1,64}$")),
     request_body(content = Object, description = "The event: any JSON value (256 KiB at most)"),
     responses(
         (status = 200, description = "Saved", body = ignis_core::TestEvent),
@@ -680,7 +685,7 @@ pub async fn put_test_event(
 }
 
 #[utoipa::path(delete, path = "/api/v1/functions/{name}/test-events/{event}", tag = "functions",
-    params(("name" = String, Path, description = "Function name"), ("event" = String, Path, description = "Test event name")),
+    params(("name" = String, Path, description = "Function name"), ("event" = String, Path, description = "Test event name", pattern = "^[A-Za-z0-9 ._-]{1,64}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),

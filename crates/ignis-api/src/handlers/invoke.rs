@@ -111,8 +111,13 @@ pub(crate) async fn resolve(
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InvokeParams {
     /// `$LATEST` (default), a published version, or an alias.
+    #[param(
+        pattern = "^(\\$LATEST|0*[1-9][0-9]{0,18}|[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*)$",
+        max_length = 128
+    )]
     pub qualifier: Option<String>,
     /// `true`: queue the call and answer 202 at once (as the header
     /// `X-Ignis-Invocation-Type: Event` does).
@@ -216,8 +221,10 @@ fn respond(outcome: Outcome) -> Response {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// How many records, newest first (1..=1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only records of this status: `success`, `error`, `timeout`, `throttled`.
     pub status: Option<ignis_core::InvocationStatus>,

@@ -24,12 +24,15 @@ use crate::handlers::functions::lookup;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 
 /// `30s`, `5m`, `1h`, `7d` (or a plain number of seconds) as seconds.
+/// Digits only: no sign, no spaces, as [`DURATION_PATTERN`] says.
 pub fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
     let (num, unit) = match s.char_indices().last()? {
         (i, c) if c.is_ascii_alphabetic() => (&s[..i], c),
         _ => (s, 's'),
     };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
     let mult = match unit {
         's' => 1,
@@ -42,12 +45,21 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 }
 
 const MAX_WINDOW_S: i64 = 7 * 86_400;
+
+/// What [`window_of`] accepts, for the OpenAPI document: 1 second to 7
+/// days in seconds (the unit `s` optional), minutes, hours or days.
+/// `duration_pattern_is_window_of` checks the two agree.
+pub const DURATION_PATTERN: &str = "^0*([1-7]d|([1-9][0-9]?|1[0-5][0-9]|16[0-8])h|([1-9][0-9]{0,3}|100[0-7][0-9]|10080)m|([1-9][0-9]{0,4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)s?)$";
 const MAX_POINTS: i64 = 1500;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SummaryParams {
     /// Window: `30s`, `5m` (default), `1h`, `7d`.
+    #[param(
+        pattern = "^0*([1-7]d|([1-9][0-9]?|1[0-5][0-9]|16[0-8])h|([1-9][0-9]{0,3}|100[0-7][0-9]|10080)m|([1-9][0-9]{0,4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)s?)$"
+    )]
     pub window: Option<String>,
 }
 
@@ -202,10 +214,17 @@ fn async_summary(state: &SharedState, p: &ignis_auth::Principal) -> AsyncSummary
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SeriesParams {
     /// How far back: `15m`, `1h` (default), `7d`.
+    #[param(
+        pattern = "^0*([1-7]d|([1-9][0-9]?|1[0-5][0-9]|16[0-8])h|([1-9][0-9]{0,3}|100[0-7][0-9]|10080)m|([1-9][0-9]{0,4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)s?)$"
+    )]
     pub window: Option<String>,
     /// Point width: `1s` to `1d` (default `1m`). Steps under a minute need a window of 15 minutes or less.
+    #[param(
+        pattern = "^0*([1-7]d|([1-9][0-9]?|1[0-5][0-9]|16[0-8])h|([1-9][0-9]{0,3}|100[0-7][0-9]|10080)m|([1-9][0-9]{0,4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)s?)$"
+    )]
     pub step: Option<String>,
 }
 
@@ -469,8 +488,10 @@ pub async fn system_series(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ErrorsParams {
     /// How many, newest first (1..=200, default 20).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 

@@ -27,10 +27,29 @@ pub async fn not_found(
     ApiError::not_found(format!("no such endpoint: {method} {}", uri.path())).into_response()
 }
 
+/// The fallback of a route's method router, which adds `Allow` itself.
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let mut r = ApiError::invalid(format!("method {method} is not allowed on {}", uri.path()))
         .into_response();
     *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// A 405 with the `Allow` header (RFC 9110, 15.5.6) listing `allowed`, for
+/// a method that reaches a route taking any (the triggers) but is not one
+/// the route serves.
+pub fn method_not_allowed_of(method: &Method, uri: &Uri, allowed: &[Method]) -> Response {
+    let mut r = ApiError::invalid(format!("method {method} is not allowed on {}", uri.path()))
+        .into_response();
+    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    let allow = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allow) {
+        r.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
     r
 }
 

@@ -23,6 +23,7 @@ use crate::{ApiError, ApiResult, ErrorBody, SharedState};
 pub struct PublishRequest {
     /// What this version is (256 characters).
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub description: String,
     /// Publish only if the current version is this one (else 409): what was
     /// tested is what gets published.
@@ -92,7 +93,7 @@ fn version_param(params: &axum::extract::RawPathParams) -> ApiResult<u64> {
 
 #[utoipa::path(delete, path = "/api/v1/functions/{name}/versions/{version}", tag = "functions",
     params(("name" = String, Path, description = "Function name"),
-           ("version" = u64, Path, description = "A published version")),
+           ("version" = u64, Path, description = "A published version", minimum = 1)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -139,26 +140,65 @@ pub(crate) async fn delete_version_inner(
 #[serde(deny_unknown_fields)]
 pub struct CreateAliasRequest {
     /// `[A-Za-z0-9_-]`, 1 to 128, not only digits.
+    #[schema(pattern = "^[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*$", max_length = 128)]
     pub name: String,
     /// A published version.
+    #[schema(minimum = 1)]
     pub version: u64,
     /// Another published version and the share of calls it gets, e.g.
     /// `{"4": 0.1}`.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = weights_schema)]
     pub weights: BTreeMap<u64, f64>,
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub description: String,
+}
+
+/// `weights` as [`validate_weights`] takes them: at most one other version
+/// (a decimal `u64`) with a share in (0, 1). That the version is not the
+/// alias's own is beyond a schema.
+fn weights_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Another published version and the share of calls it gets, e.g. `{\"4\": 0.1}`; \
+             `{}` sends every call to `version`.",
+        ))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9]{1,19}$")),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .exclusive_minimum(Some(0.0))
+                .exclusive_maximum(Some(1.0))
+                .into(),
+        )))
+        .max_properties(Some(1))
+        .build()
+}
+
+fn weights_schema_nullable() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut o = weights_schema();
+    o.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
+    o
 }
 
 /// Body of `PUT /functions/{name}/aliases/{alias}`: the fields given change.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAliasRequest {
+    #[schema(minimum = 1)]
     pub version: Option<u64>,
     /// `{}` sends every call to `version` again.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = weights_schema_nullable)]
     pub weights: Option<BTreeMap<u64, f64>>,
+    #[schema(max_length = 256)]
     pub description: Option<String>,
     /// Update only if the alias's revision is this one (else 409).
     pub revision_id: Option<String>,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the tests need beyond what ignis needs (scripts/deps.sh): Debian's
 # Chromium for the console's browser test, `hey` for the short load, soak
-# and overload run, and boto3 and the aws CLI (from
-# PyPI, pinned, in .venv-aws) for the Lambda-compatible API's tests.
+# and overload run, boto3 and the aws CLI (from PyPI, pinned, in
+# .venv-aws) for the Lambda-compatible API's tests, and schemathesis
+# (pinned, same venv) for the OpenAPI document's.
 # Idempotent.
 set -euo pipefail
 
@@ -32,3 +33,9 @@ if ! "$venv/bin/python" -c 'import boto3, awscli' 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check boto3==1.43.11 awscli==1.45.11
 fi
 echo "test-deps: $("$venv/bin/python" -c 'import boto3; print("boto3", boto3.__version__)'), $("$venv/bin/aws" --version 2>&1)"
+# The OpenAPI document's fuzzer (scripts/schemathesis.sh), in the same venv.
+if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version 4.32.5" ]; then
+    echo "test-deps: installing schemathesis into $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
+fi
+echo "test-deps: $("$venv/bin/schemathesis" --version)"

@@ -32,6 +32,9 @@ node --test runtimes/node/
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== schemathesis: the API against its OpenAPI document"
+bash scripts/schemathesis.sh
+
 echo "== reliability, short: capacity, soak, overload, noisy neighbour under hey"
 cargo build --locked -p ignis-bench
 ./target/debug/ignis-bench --ignis ./target/debug/ignis --only-reliability --short --out target/reliability

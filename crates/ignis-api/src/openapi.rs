@@ -160,7 +160,8 @@ impl Modify for Namespaced {
 /// added where an operation's annotation leaves them out: a 400 for a path,
 /// query or body that does not parse or validate; a 413 for a body over the
 /// limit; a 401 and a 429 (the failed-authentication limiter) wherever
-/// credentials are looked at; a 403 where a role is checked.
+/// credentials are looked at; a 403 where a role is checked; a 507 where
+/// something is stored.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -212,6 +213,14 @@ impl Modify for CommonResponses {
                 }
                 if has_body {
                     add("413", "Body over the size limit");
+                }
+                // Anything that stores something (an asynchronous invoke
+                // included) can find the data directory's disk full.
+                if matches!(method, "post" | "put" | "delete") && !path.starts_with("/fn/") {
+                    add(
+                        "507",
+                        "The data directory's disk is full: nothing was stored",
+                    );
                 }
                 if authenticated {
                     add("401", "No or bad credentials");

@@ -374,7 +374,7 @@ fn orphans_are_reaped_and_a_killed_vm_is_replaced() {
     if skip() {
         return;
     }
-    let s = Server::start(&["--stem-max", "1"]);
+    let mut s = Server::start(&["--stem-max", "1"]);
     // The two runtimes side by side (one VM each, one core each under TCG).
     let cases = [
         (
@@ -454,4 +454,36 @@ fn orphans_are_reaped_and_a_killed_vm_is_replaced() {
     }
     let again = s.invoke("orphans-py", &json!({}));
     assert_ne!(sandbox_of(&s, "orphans-py", &again), sandbox);
+
+    // `kill -9` of the server: its VMs outlive it (QEMU is not told), and
+    // the restart on the same data directory kills every one of them.
+    let instance = s.get("/api/v1/health").body["instance"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let marker = format!("ignis.instance={instance} ");
+    let vm_pids = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(&marker)
+                })
+            })
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect()
+    };
+    let before = vm_pids();
+    assert!(!before.is_empty(), "no VM running before the kill");
+    s.kill9();
+    s.spawn();
+    wait_for("the killed server's VMs gone", 30, || {
+        let now = vm_pids();
+        before.iter().all(|pid| !now.contains(pid))
+    });
+    let r = s.invoke("orphans-py", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -13,6 +13,7 @@
 //! shared machine.
 
 mod reliability;
+mod warm_path;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -59,6 +60,14 @@ struct Args {
     /// OUT/reliability-short.*).
     #[arg(long)]
     short: bool,
+    /// Only the warm path's cost: server CPU per call, the HTTP trigger
+    /// beside the invoke API, per-stage timings (prints JSON and markdown).
+    #[arg(long)]
+    only_warm_path: bool,
+    /// An earlier ignis build to measure beside `--ignis` in the warm-path
+    /// section (interleaved rounds, both printed: before/after).
+    #[arg(long, value_name = "IGNIS_BEFORE")]
+    baseline: Option<PathBuf>,
     /// Compare `--ignis` (A) with this binary (B): stem-cell cold starts,
     /// warm latency and throughput at concurrency 1 and 8, per runtime, in
     /// interleaved rounds (A B B A ...) so that drift of the machine falls
@@ -1195,6 +1204,9 @@ struct Report {
     machine: String,
     image: String,
     runtimes: Vec<RuntimeReport>,
+    warm_path: warm_path::WarmPath,
+    /// The same figures for `--baseline` (an earlier build), when given.
+    warm_path_baseline: Option<warm_path::WarmPath>,
     metrics_overhead: MetricsOverhead,
     auth_cost: AuthCost,
     aws_async: AwsAsync,
@@ -1421,6 +1433,11 @@ fn markdown(r: &Report) -> String {
             x.errors_at_64, check(x.errors_at_64 == 0),
         ));
     }
+    s.push('\n');
+    s.push_str(&warm_path::markdown(
+        &r.warm_path,
+        r.warm_path_baseline.as_ref(),
+    ));
     s.push_str("\n## Docker vs microVM\n\n");
     s.push_str(&virtualization_markdown(&r.virtualization));
     let m = &r.metrics_overhead;
@@ -1488,6 +1505,19 @@ async fn main() -> anyhow::Result<()> {
         if !reliability::run(&http, &args.ignis, &args.out, args.short).await? {
             bail!("a reliability check failed (see the report above)");
         }
+        return Ok(());
+    }
+    if args.only_warm_path {
+        let (w, b) = warm_path::run(
+            &http,
+            &args.ignis,
+            args.baseline.as_deref(),
+            plan.load.as_secs_f64(),
+            if args.quick { 2 } else { 6 },
+        )
+        .await?;
+        println!("{}", serde_json::to_string_pretty(&(&w, &b))?);
+        println!("{}", warm_path::markdown(&w, b.as_ref()));
         return Ok(());
     }
     if args.only_aws {
@@ -1580,6 +1610,15 @@ async fn main() -> anyhow::Result<()> {
             ratios,
         });
     }
+    eprintln!("== warm path: server CPU per call, HTTP trigger beside the invoke API, stages");
+    let (warm_path, warm_path_baseline) = warm_path::run(
+        &http,
+        &args.ignis,
+        args.baseline.as_deref(),
+        plan.load.as_secs_f64(),
+        if args.quick { 2 } else { 6 },
+    )
+    .await?;
     eprintln!("== metrics overhead");
     let metrics_overhead = bench_metrics_overhead(
         &http,
@@ -1615,6 +1654,8 @@ async fn main() -> anyhow::Result<()> {
         machine: machine(),
         image,
         runtimes,
+        warm_path,
+        warm_path_baseline,
         metrics_overhead,
         auth_cost,
         aws_async,

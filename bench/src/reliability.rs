@@ -85,14 +85,14 @@ impl HeyRun {
 }
 
 /// One target of the load: a URL that answers a POST of `{}`.
-struct Target {
-    name: &'static str,
-    url: String,
+pub(crate) struct Target {
+    pub(crate) name: &'static str,
+    pub(crate) url: String,
 }
 
 /// Runs `hey` against `target` for `seconds` with `concurrency` workers,
 /// at `rate` requests per second in all (None: as fast as it answers).
-fn hey(
+pub(crate) fn hey(
     target: &Target,
     concurrency: usize,
     rate: Option<f64>,

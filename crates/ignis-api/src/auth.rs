@@ -552,11 +552,18 @@ fn path_namespace(template: &str, uri_path: &str) -> String {
 }
 
 /// The middleware on every route.
+/// When the authentication middleware let a request through (with
+/// `--stage-timings` only): the start of the handler's stage.
+#[derive(Debug, Clone, Copy)]
+pub struct StageMark(pub std::time::Instant);
+
 pub async fn middleware(
     State(state): State<SharedState>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    let stages = &state.engine.metrics().stages;
+    let began = stages.start();
     let path = req
         .extensions()
         .get::<MatchedPath>()
@@ -587,12 +594,20 @@ pub async fn middleware(
             .into_response();
         }
     };
+    let mark = |req: &mut Request| {
+        if let Some(now) = stages.end(ignis_metrics::Stage::Authorize, began) {
+            req.extensions_mut().insert(StageMark(now));
+        }
+    };
     let (action, scope) = match access {
         Access::Public => return next.run(req).await,
         // The handler authenticates, for private routes only: a public
         // route never looks at credentials (the function may use
         // `Authorization` or cookies of its own).
-        Access::Trigger => return next.run(req).await,
+        Access::Trigger => {
+            mark(&mut req);
+            return next.run(req).await;
+        }
         Access::Metrics => return unauthorized().into_response(),
         Access::Requires(action, scope) => (action, scope),
     };
@@ -617,6 +632,7 @@ pub async fn middleware(
         Decision::Deny(reason) => return forbidden(reason).into_response(),
     }
     req.extensions_mut().insert(authenticated);
+    mark(&mut req);
     next.run(req).await
 }
 

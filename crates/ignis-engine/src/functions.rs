@@ -40,8 +40,10 @@ pub(crate) struct Sandbox {
     pub channel: Channel,
     /// The function version this sandbox was initialized with.
     pub function: Arc<Function>,
-    /// CPU time of the sandbox when its last batch ended, ms.
+    /// CPU time of the sandbox when its resource use was last read, ms.
     pub cpu_mark_ms: f64,
+    /// When its resource use was last read (None: not since it started).
+    pub usage_read: Option<tokio::time::Instant>,
 }
 
 pub(crate) struct Warm {

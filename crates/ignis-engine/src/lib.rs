@@ -118,6 +118,9 @@ pub struct Outcome {
     /// The last [`LOG_TAIL_BYTES`] of the call's log (stdout, then
     /// stderr), when the caller asked for it ([`Engine::invoke_with_log_tail`]).
     pub log_tail: Option<String>,
+    /// When the result was read from the channel (only with
+    /// `--stage-timings`: the start of the `answer` stage).
+    pub read_at: Option<std::time::Instant>,
 }
 
 /// How much of a call's log [`Outcome::log_tail`] keeps (Lambda's `Tail`).
@@ -139,6 +142,7 @@ impl Outcome {
             total_ms: ms,
             batch_size: 0,
             log_tail: None,
+            read_at: None,
         }
     }
 }

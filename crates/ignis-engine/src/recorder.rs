@@ -61,21 +61,18 @@ impl Recorder {
                     }
                     writer_metrics.observe_batch(&batch[counted..]);
                 }
-                match store.insert_invocations(&batch).await {
+                let n = batch.len();
+                let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                match store.insert_invocations(records).await {
                     Ok(()) => {
-                        writer_stats
-                            .written
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        writer_metrics.records_written.inc_by(batch.len() as u64);
+                        writer_stats.written.fetch_add(n as u64, Ordering::Relaxed);
+                        writer_metrics.records_written.inc_by(n as u64);
                     }
                     Err(e) => {
-                        writer_stats
-                            .failed
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        tracing::error!(error = %e, records = batch.len(), "could not write invocation records");
+                        writer_stats.failed.fetch_add(n as u64, Ordering::Relaxed);
+                        tracing::error!(error = %e, records = n, "could not write invocation records");
                     }
                 }
-                batch.clear();
             }
         });
         (Self { tx, stats, metrics }, task)

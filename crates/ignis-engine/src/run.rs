@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use ignis_core::{Function, InvocationRecord, InvocationStatus, StartKind, Trigger};
+use ignis_metrics::Stage;
 use ignis_sandbox::protocol::{
     CallResult, GuestMessage, HostMessage, Invoke, InvokeItem, Logs, MAX_RESPONSE_BYTES,
 };
@@ -17,6 +18,9 @@ use crate::{CallError, FunctionFailure, Inner, Outcome, Phase};
 /// A call is re-queued at most this many times after sandboxes died under
 /// calls queued before it; then it fails with the death's error.
 const MAX_ATTEMPTS: u32 = 3;
+
+/// How often a busy sandbox's resource use is read after short batches.
+const USAGE_READ_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What ended a batch early.
 enum Ending {
@@ -33,6 +37,7 @@ struct Batch<'a> {
     /// The last answer is sent only once its sandbox is back in the pool, so
     /// that the caller's next call finds it idle.
     last_answer: Option<Answer>,
+    dispatched: Instant,
 }
 
 impl Inner {
@@ -56,6 +61,12 @@ impl Inner {
             .iter()
             .map(|p| dispatched.duration_since(p.arrived).as_secs_f64() * 1e3)
             .collect();
+        let stages = &self.recorder.metrics.stages;
+        if stages.enabled() {
+            for p in &batch {
+                stages.add(Stage::Queue, dispatched.duration_since(p.arrived));
+            }
+        }
         let sandbox_id = sandbox.id.to_string();
         let mut b = Batch {
             ctx: RunCtx {
@@ -69,6 +80,7 @@ impl Inner {
             queue_ms,
             records: Vec::with_capacity(batch.len()),
             last_answer: None,
+            dispatched,
         };
         let message = invoke_message(&function, &batch, concurrent);
         b.waiting = batch.into_iter().map(Some).collect();
@@ -101,6 +113,13 @@ impl Inner {
                 self.died(&sandbox.handle, e, Phase::Run).await,
             ));
         }
+        let stages = &self.recorder.metrics.stages;
+        let mut sent = None;
+        if stages.enabled() {
+            let now = Instant::now();
+            stages.add(Stage::Write, now.duration_since(b.dispatched));
+            sent = Some(now.into_std());
+        }
         while b.waiting.iter().any(Option::is_some) {
             let began = if concurrent { written } else { item_start };
             let msg = match tokio::time::timeout_at(began + timeout, sandbox.channel.recv()).await {
@@ -126,6 +145,9 @@ impl Inner {
             let now = Instant::now();
             let exec_ms = now.duration_since(began).as_secs_f64() * 1e3;
             item_start = now;
+            // For a sequential batch, each item's round trip from the
+            // previous result.
+            sent = stages.end(Stage::Sandbox, sent);
             if let Some(p) = b.waiting[i].take() {
                 let CallResult { outcome, logs, .. } = result;
                 let (record, answer) = self.answer(
@@ -150,15 +172,23 @@ impl Inner {
     /// Every call was answered: measure, put the sandbox back, answer the
     /// last caller, record.
     fn finish_batch(self: &Arc<Self>, mut sandbox: Sandbox, mut b: Batch<'_>, written: Instant) {
+        let finishing = self.recorder.metrics.stages.start();
         // Resource use of the batch, read after the callers have their
-        // answers: CPU since the last batch, shared out; peak memory. Only
-        // batches that ran 1 ms or more are measured: below that the CPU is
-        // at the accounting noise floor, and skipping the reads keeps
-        // recording cheap on the fastest path. The CPU of skipped batches
-        // (under 1 ms each) lands on the next measured one.
+        // answers: CPU since the last reading, shared out; peak memory.
+        // Reading costs a few cgroup files, so a sandbox is read after a
+        // batch that ran 50 ms or more, and after one of 1 ms or more once
+        // 100 ms have passed since its last reading; below 1 ms the CPU is
+        // at the accounting noise floor. The CPU of batches not read lands
+        // on the next one read, and peak memory is a peak since start: under
+        // load this bounds the reads to 10 a second per sandbox without
+        // losing CPU time.
         let ran_ms = written.elapsed().as_secs_f64() * 1e3;
-        if self.config.record && ran_ms >= 1.0 {
+        let due = sandbox
+            .usage_read
+            .is_none_or(|t| t.elapsed() >= USAGE_READ_INTERVAL);
+        if self.config.record && (ran_ms >= 50.0 || (ran_ms >= 1.0 && due)) {
             if let Some(u) = sandbox.handle.usage_now() {
+                sandbox.usage_read = Some(Instant::now());
                 let cpu = (u.cpu_time_ms - sandbox.cpu_mark_ms).max(0.0);
                 sandbox.cpu_mark_ms = u.cpu_time_ms;
                 let share = cpu / b.records.len().max(1) as f64;
@@ -175,6 +205,7 @@ impl Inner {
         // Recording (metrics, aggregates, the record channel) happens after
         // the caller has its answer: it is off the latency path.
         self.send_records(b.records);
+        self.recorder.metrics.stages.end(Stage::Record, finishing);
     }
 
     /// A deadline passed or the sandbox died: kill it, fail the calls that
@@ -266,6 +297,7 @@ impl Inner {
             total_ms: p.arrived.elapsed().as_secs_f64() * 1e3,
             batch_size: ctx.batch_size,
             log_tail: p.log_tail.then(|| log_tail(logs.as_ref())),
+            read_at: self.recorder.metrics.stages.start(),
         };
         p.span.record("start", ctx.start.as_str());
         let record = build_record(

@@ -35,6 +35,7 @@ impl Inner {
                     channel,
                     function: function.clone(),
                     cpu_mark_ms: 0.0,
+                    usage_read: None,
                 };
                 match self.init(&mut sandbox).await {
                     Ok(()) => Ok(sandbox),
@@ -65,6 +66,7 @@ impl Inner {
             channel: cell.channel,
             function: function.clone(),
             cpu_mark_ms: 0.0,
+            usage_read: None,
         };
         let result = match self.init(&mut sandbox).await {
             Ok(()) => Ok(sandbox),

@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod histogram;
 pub mod host;
+pub mod stages;
 
 use std::sync::Mutex;
 
@@ -22,6 +23,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 pub use aggregate::{Aggregator, Bucket, Scope, WindowStats};
+pub use stages::{Stage, Stages};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InvocationLabels {
@@ -136,6 +138,9 @@ pub struct Metrics {
     pub records_written: Counter,
     /// Per-second aggregation for the summary, series and stream.
     pub aggregator: Mutex<Aggregator>,
+    /// Per-stage timings of calls (`--stage-timings`), appended to the
+    /// exposition when on.
+    pub stages: Stages,
 }
 
 /// Names of every metric, as exposed (for docs and the emitted-test).
@@ -211,6 +216,7 @@ impl Metrics {
             records_dropped: Counter::default(),
             records_written: Counter::default(),
             aggregator: Mutex::new(Aggregator::default()),
+            stages: Stages::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -413,6 +419,13 @@ impl Metrics {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
+        }
+        if self.stages.enabled() {
+            // Before the OpenMetrics `# EOF` line that ends the exposition.
+            let eof = out.rfind("# EOF").unwrap_or(out.len());
+            let mut stages = String::new();
+            self.stages.encode(&mut stages);
+            out.insert_str(eof, &stages);
         }
         out
     }

@@ -184,7 +184,7 @@ pub trait Store: Send + Sync + 'static {
     async fn read_code(&self, sha256: &str) -> Result<Vec<u8>, StoreError>;
 
     /// Appends invocation records in one transaction.
-    async fn insert_invocations(&self, records: &[InvocationRecord]) -> Result<(), StoreError>;
+    async fn insert_invocations(&self, records: Vec<InvocationRecord>) -> Result<(), StoreError>;
 
     /// Most recent invocations of a function, newest first, optionally of
     /// one status only.

@@ -139,6 +139,8 @@ settings! {
     record: bool = true, env "IGNIS_RECORD", value "BOOL", arg(num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new());
     /// Records queued for the writer before new ones are dropped (and counted).
     record_capacity: usize = 10_000, env "IGNIS_RECORD_CAPACITY", value "N";
+    /// Time each stage of a call on the server and expose the sums on /metrics (`ignis_call_stage_*`; for profiling the warm path).
+    stage_timings: bool = false, env "IGNIS_STAGE_TIMINGS", value "BOOL", arg(num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new());
     /// Days of per-minute metric rollups kept.
     rollup_days: u64 = 7, env "IGNIS_ROLLUP_DAYS", value "DAYS";
     /// Hours of invocation records kept.

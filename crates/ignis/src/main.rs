@@ -4,6 +4,11 @@ mod client;
 mod config;
 mod serve;
 
+/// mimalloc: glibc's malloc and free were ~10% of the server's CPU on the
+/// warm path (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};

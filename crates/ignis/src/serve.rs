@@ -55,6 +55,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<ExitCode> {
     }
 
     let metrics = Arc::new(ignis_metrics::Metrics::new());
+    if config.stage_timings {
+        metrics.stages.enable();
+    }
     if config.microvm {
         match connect_microvm(&config).await {
             Ok(vm) => backends.push(Arc::new(vm)),

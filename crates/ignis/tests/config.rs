@@ -102,6 +102,7 @@ const SAMPLES: &[(&str, &str, &str)] = &[
     ("microvm_snapshots", r#""streamed""#, "streamed"),
     ("record", "false", "false"),
     ("record_capacity", "55", "55"),
+    ("stage_timings", "true", "true"),
     ("rollup_days", "2", "2"),
     ("invocation_hours", "5", "5"),
     ("max_invocations", "1234", "1234"),

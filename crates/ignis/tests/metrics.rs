@@ -273,3 +273,87 @@ fn metrics_queries_are_validated() {
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body["points"].as_array().unwrap().len(), 10);
 }
+
+/// `--stage-timings`: after warm calls through the invoke API and a trigger,
+/// every stage is counted once per call, its time is positive, and the
+/// stages of a call together fit in the time its caller waited; without the
+/// flag the families are absent.
+#[test]
+fn stage_timings_count_every_stage_of_every_call() {
+    if skip() {
+        return;
+    }
+    let s = Server::start(&["--no-microvm", "--stage-timings"]);
+    s.deploy(&json!({"name": "st", "runtime": "python3", "handler": "main.handler",
+        "route": "/st", "code": {"files": {"main.py": "def handler(e, c):\n    return {'statusCode': 200, 'body': 'ok'}\n"}}}));
+    assert_eq!(s.invoke("st", &json!({})).status, 200, "warm-up");
+    let before = scrape(&s);
+    let n = 20;
+    let started = Instant::now();
+    for i in 0..n {
+        let r = if i % 2 == 0 {
+            s.invoke("st", &json!({}))
+        } else {
+            let r = s
+                .http
+                .post(format!("{}/fn/st", s.url))
+                .bearer_auth(&s.key)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            continue;
+        };
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let waited = started.elapsed().as_secs_f64();
+    // The writer counts records after the answer: the `record` stage ends
+    // after the caller has its answer.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = scrape(&s);
+    let mut total = 0.0;
+    for stage in [
+        "authorize",
+        "handler",
+        "queue",
+        "write",
+        "sandbox",
+        "answer",
+        "respond",
+        "record",
+    ] {
+        let calls = counter(&after, "ignis_call_stage_calls_total", &[("stage", stage)])
+            - counter(&before, "ignis_call_stage_calls_total", &[("stage", stage)]);
+        let secs = counter(
+            &after,
+            "ignis_call_stage_seconds_total",
+            &[("stage", stage)],
+        ) - counter(
+            &before,
+            "ignis_call_stage_seconds_total",
+            &[("stage", stage)],
+        );
+        // The middleware times every route: the second scrape's own
+        // request was authorized before it read the counters.
+        let expected = if stage == "authorize" { n + 1 } else { n };
+        assert_eq!(calls, expected as f64, "stage {stage}: one count per call");
+        assert!(secs > 0.0, "stage {stage}: no time");
+        if stage != "record" {
+            total += secs;
+        }
+    }
+    assert!(
+        total < waited,
+        "the stages of the calls ({total:.4} s) are part of what their callers waited ({waited:.4} s)"
+    );
+    drop(s);
+    let plain = Server::start(&["--no-microvm"]);
+    let text = plain
+        .http
+        .get(format!("{}/metrics", plain.url))
+        .bearer_auth(&plain.key)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!text.contains("ignis_call_stage"), "off by default");
+}

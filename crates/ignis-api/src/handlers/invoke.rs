@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ignis_core::{InvocationRecord, StartKind, Trigger};
 use ignis_engine::Outcome;
+use ignis_metrics::Stage;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::StageMark;
 use crate::extract::{body_bytes, path_param, Fid};
 use crate::handlers::functions::lookup;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
@@ -175,6 +177,7 @@ pub async fn invoke(
             )))
         }
     };
+    let mark = req.extensions().get::<StageMark>().map(|m| m.0);
     let f = resolve(&state, &id, params.qualifier.as_deref()).await?;
     let bytes = body_bytes(req, &()).await?;
     let event = parse_event(&bytes)?;
@@ -197,8 +200,13 @@ pub async fn invoke(
         }
         return Ok(r);
     }
+    let stages = &state.engine.metrics().stages;
+    stages.end(Stage::Handler, mark);
     let outcome = state.engine.invoke(f, event, Trigger::Api).await;
-    Ok(respond(outcome))
+    let responding = stages.end(Stage::Answer, outcome.read_at);
+    let response = respond(outcome);
+    stages.end(Stage::Respond, responding);
+    Ok(response)
 }
 
 fn respond(outcome: Outcome) -> Response {

@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ignis_auth::{authorize, Action, Decision, Resource};
 use ignis_core::{HttpAuth, IgnisError, Trigger};
+use ignis_metrics::Stage;
+use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use std::borrow::Cow;
 
-use crate::auth::{authenticate, unauthorized};
+use crate::auth::{authenticate, unauthorized, StageMark};
 use crate::extract::body_bytes;
 use crate::handlers::invoke::outcome_headers;
 use crate::{ApiError, ApiResult, ErrorBody, SharedState};
@@ -29,6 +31,7 @@ use crate::{ApiError, ApiResult, ErrorBody, SharedState};
         (status = 504, description = "Timeout", body = ErrorBody)),
     security((), ("key" = []), ("session" = [])))]
 pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResult<Response> {
+    let mark = req.extensions().get::<StageMark>().map(|m| m.0);
     let path = req
         .uri()
         .path()
@@ -93,14 +96,17 @@ pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResul
         source_ip: &source_ip,
         body: &body,
     });
-    let event = RawValue::from_string(event.to_string())
-        .map_err(|e| ApiError(IgnisError::internal(e.to_string())))?;
+    let event =
+        RawValue::from_string(event).map_err(|e| ApiError(IgnisError::internal(e.to_string())))?;
     // The trigger may call an alias or a version instead of the latest.
     let function = match function.config.http_qualifier.as_deref() {
         None => function,
         Some(q) => crate::handlers::invoke::resolve(&state, &function.id(), Some(q)).await?,
     };
+    let stages = &state.engine.metrics().stages;
+    stages.end(Stage::Handler, mark);
     let outcome = state.engine.invoke(function, event, Trigger::Http).await;
+    let responding = stages.end(Stage::Answer, outcome.read_at);
     let mut extra = HeaderMap::new();
     outcome_headers(&outcome, &mut extra);
     // The engine checked the handler's response when the call ended (the
@@ -113,6 +119,7 @@ pub async fn trigger(State(state): State<SharedState>, req: Request) -> ApiResul
         (Err(e), _) => ApiError::from(e).into_response(),
     };
     response.headers_mut().extend(extra);
+    stages.end(Stage::Respond, responding);
     Ok(response)
 }
 
@@ -168,22 +175,75 @@ struct GatewayRequest<'a> {
 }
 
 /// The API Gateway HTTP API payload format 2.0.
-fn gateway_event(r: GatewayRequest<'_>) -> Value {
-    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+/// The API Gateway HTTP API (v2) proxy event, borrowed from the request
+/// and written straight to JSON text (no `Value` tree in between).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GatewayEvent<'a> {
+    version: &'static str,
+    route_key: &'a str,
+    raw_path: &'a str,
+    raw_query_string: &'a str,
+    headers: BTreeMap<&'a str, Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cookies: Vec<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    query_string_parameters: BTreeMap<String, String>,
+    request_context: RequestContext<'a>,
+    path_parameters: PathParameters<'a>,
+    body: Cow<'a, str>,
+    is_base64_encoded: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestContext<'a> {
+    http: HttpContext<'a>,
+    route_key: &'a str,
+    stage: &'static str,
+    time: String,
+    time_epoch: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpContext<'a> {
+    method: &'a str,
+    path: &'a str,
+    protocol: &'static str,
+    source_ip: &'a str,
+    user_agent: &'a str,
+}
+
+#[derive(Serialize)]
+struct PathParameters<'a> {
+    proxy: &'a str,
+}
+
+fn gateway_event(r: GatewayRequest<'_>) -> String {
+    let mut headers: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in r.headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let value = String::from_utf8_lossy(value.as_bytes());
         if name == header::COOKIE {
-            cookies.extend(value.split(';').map(|c| c.trim().to_string()));
+            match value {
+                Cow::Borrowed(v) => cookies.extend(v.split(';').map(|c| Cow::Borrowed(c.trim()))),
+                Cow::Owned(v) => {
+                    cookies.extend(v.split(';').map(|c| Cow::Owned(c.trim().to_string())))
+                }
+            }
             continue;
         }
-        headers
-            .entry(name.as_str().to_string())
-            .and_modify(|v| {
+        match headers.entry(name.as_str()) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let v = e.get_mut().to_mut();
                 v.push(',');
                 v.push_str(&value);
-            })
-            .or_insert(value);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(value);
+            }
+        }
     }
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     for pair in r.query.split('&').filter(|p| !p.is_empty()) {
@@ -198,49 +258,49 @@ fn gateway_event(r: GatewayRequest<'_>) -> Value {
             .or_insert(v);
     }
     let (body, is_base64) = match std::str::from_utf8(r.body) {
-        Ok(s) => (s.to_string(), false),
+        Ok(s) => (Cow::Borrowed(s), false),
         Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(r.body),
+            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(r.body)),
             true,
         ),
     };
     let now = chrono::Utc::now();
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": format!("ANY {}/{{proxy+}}", r.route),
-        "rawPath": r.path,
-        "rawQueryString": r.query,
-        "headers": headers,
-        "requestContext": {
-            "http": {
-                "method": r.method,
-                "path": r.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": r.source_ip,
-                "userAgent": r.headers.get(header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok()).unwrap_or(""),
+    let route_key = format!("ANY {}/{{proxy+}}", r.route);
+    let event = GatewayEvent {
+        version: "2.0",
+        route_key: &route_key,
+        raw_path: r.path,
+        raw_query_string: r.query,
+        headers,
+        cookies,
+        query_string_parameters: params,
+        request_context: RequestContext {
+            http: HttpContext {
+                method: r.method,
+                path: r.path,
+                protocol: "HTTP/1.1",
+                source_ip: r.source_ip,
+                user_agent: r
+                    .headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
             },
-            "routeKey": format!("ANY {}/{{proxy+}}", r.route),
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": now.timestamp_millis(),
+            route_key: &route_key,
+            stage: "$default",
+            time: now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            time_epoch: now.timestamp_millis(),
         },
-        "pathParameters": { "proxy": r.rest.trim_start_matches('/') },
-        "body": body,
-        "isBase64Encoded": is_base64,
-    });
-    if let Some(obj) = event.as_object_mut() {
-        if !params.is_empty() {
-            obj.insert("queryStringParameters".into(), json!(params));
-        }
-        if !cookies.is_empty() {
-            obj.insert("cookies".into(), json!(cookies));
-        }
-    }
-    event
+        path_parameters: PathParameters {
+            proxy: r.rest.trim_start_matches('/'),
+        },
+        body,
+        is_base64_encoded: is_base64,
+    };
+    // Strings and maps of strings: serializing cannot fail.
+    serde_json::to_string(&event).unwrap_or_default()
 }
 
-/// Percent-decoding of a query component (`+` is a space).
 fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -303,7 +363,7 @@ mod tests {
         headers.insert("x-a", HeaderValue::from_static("1"));
         headers.append("x-a", HeaderValue::from_static("2"));
         headers.insert("cookie", HeaderValue::from_static("s=1; t=2"));
-        let e = gateway_event(GatewayRequest {
+        let e: serde_json::Value = serde_json::from_str(&gateway_event(GatewayRequest {
             method: "PATCH",
             path: "/hello/x/y",
             route: "/hello",
@@ -312,7 +372,8 @@ mod tests {
             headers: &headers,
             source_ip: "127.0.0.1",
             body: b"hi",
-        });
+        }))
+        .unwrap();
         assert_eq!(e["rawPath"], "/hello/x/y");
         assert_eq!(e["rawQueryString"], "a=1&b=x%20y&a=2");
         assert_eq!(e["queryStringParameters"]["a"], "1,2");

@@ -88,6 +88,8 @@ impl HeyRun {
 pub(crate) struct Target {
     pub(crate) name: &'static str,
     pub(crate) url: String,
+    /// `POST` (with the body `{}`) or `GET`.
+    pub(crate) method: &'static str,
 }
 
 /// Runs `hey` against `target` for `seconds` with `concurrency` workers,
@@ -103,17 +105,11 @@ pub(crate) fn hey(
         .arg(format!("{}ms", (seconds * 1e3) as u64))
         .arg("-c")
         .arg(concurrency.to_string())
-        .args([
-            "-m",
-            "POST",
-            "-T",
-            "application/json",
-            "-d",
-            "{}",
-            "-t",
-            "20",
-        ])
-        .arg("-H")
+        .args(["-m", target.method, "-t", "20"]);
+    if target.method == "POST" {
+        cmd.args(["-T", "application/json", "-d", "{}"]);
+    }
+    cmd.arg("-H")
         .arg(format!("Authorization: Bearer {}", bench_key().expose()));
     if let Some(rate) = rate {
         cmd.arg("-q")
@@ -479,6 +475,7 @@ fn noisy(light: &Target, heavy: &Target, seconds: f64) -> anyhow::Result<Noisy> 
         let heavy = Target {
             name: heavy.name,
             url: heavy.url.clone(),
+            method: heavy.method,
         };
         // Starts the saturation slightly before the light load and ends it
         // after, so the whole light run is beside it.
@@ -592,18 +589,22 @@ pub async fn run(
     let py = Target {
         name: "python invoke",
         url: invoke(&RUNTIMES[0]),
+        method: "POST",
     };
     let js = Target {
         name: "node invoke",
         url: invoke(&RUNTIMES[1]),
+        method: "POST",
     };
     let trigger = Target {
         name: "python trigger",
         url: format!("{url}/fn/noop"),
+        method: "POST",
     };
     let heavy = Target {
         name: "burn-py",
         url: invoke(&HEAVY),
+        method: "POST",
     };
     // Warm-up: every pool grown and every path taken once.
     for t in [&py, &js, &trigger] {

@@ -83,6 +83,11 @@ pub struct WarmPath {
     pub server_cpu_us_per_call_steady: f64,
     /// CPU ms per second of the server without calls (median of rounds).
     pub server_idle_cpu_ms_per_s: f64,
+    /// `GET` of the function at 1000 req/s: HTTP and authentication with
+    /// no sandbox.
+    pub read: PathFigures,
+    /// Its CPU per call, net of idle: the HTTP floor under the invoke's.
+    pub http_floor_cpu_us_per_call: f64,
     /// Mean per-stage times of the invoke API's warm calls (all rounds).
     pub stages: Vec<StageTime>,
 }
@@ -157,6 +162,10 @@ struct Side {
     server: crate::Server,
     invoke: Target,
     trigger: Target,
+    /// `GET` of the function's configuration: the same HTTP stack and
+    /// authentication with a handler that only reads the in-memory
+    /// registry, no sandbox. Its CPU per call is the HTTP floor.
+    read: Target,
 }
 
 async fn side(http: &reqwest::Client, ignis: &Path, tag: &str) -> anyhow::Result<Side> {
@@ -182,10 +191,17 @@ async fn side(http: &reqwest::Client, ignis: &Path, tag: &str) -> anyhow::Result
         invoke: Target {
             name: "python invoke",
             url: format!("{url}/api/v1/functions/{}/invoke", rt.function),
+            method: "POST",
         },
         trigger: Target {
             name: "python trigger",
             url: format!("{url}/fn/noop"),
+            method: "POST",
+        },
+        read: Target {
+            name: "read the function",
+            url: format!("{url}/api/v1/functions/{}", rt.function),
+            method: "GET",
         },
         server,
     })
@@ -234,9 +250,9 @@ pub async fn run(
     let before = stage_counters(&http.get(&metrics).send().await?.text().await?);
     // [side][path] rounds, in A B B A order of both sides and paths.
     let mut idle: Vec<Vec<f64>> = sides.iter().map(|_| Vec::new()).collect();
-    let mut got: Vec<[Vec<Round>; 3]> = sides
+    let mut got: Vec<[Vec<Round>; 4]> = sides
         .iter()
-        .map(|_| [Vec::new(), Vec::new(), Vec::new()])
+        .map(|_| [Vec::new(), Vec::new(), Vec::new(), Vec::new()])
         .collect();
     for i in 0..rounds {
         let mut order: Vec<usize> = (0..sides.len()).collect();
@@ -245,12 +261,17 @@ pub async fn run(
         }
         for &k in &order {
             let s = &sides[k];
-            let paths = if i % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+            let paths = if i % 2 == 0 {
+                [0, 1, 2, 3]
+            } else {
+                [3, 2, 1, 0]
+            };
             for path in paths {
                 let (t, rate) = match path {
                     0 => (&s.invoke, None),
                     1 => (&s.trigger, None),
-                    _ => (&s.invoke, Some(STEADY_RPS)),
+                    2 => (&s.invoke, Some(STEADY_RPS)),
+                    _ => (&s.read, Some(STEADY_RPS)),
                 };
                 let r = tokio::task::block_in_place(|| measured(s.server.pid(), t, seconds, rate))?;
                 got[k][path].push(r);
@@ -276,19 +297,26 @@ pub async fn run(
             })
         })
         .collect();
-    let mut out = got.into_iter().zip(idle).map(|([a, b, c], idle)| {
+    let mut out = got.into_iter().zip(idle).map(|([a, b, c, d], idle)| {
         let invoke = figures("invoke API", a);
         let trigger = figures("HTTP trigger", b);
         let idle_ms = median(idle);
-        let net = median(
-            c.iter()
-                .map(|r| (r.server_cpu_ms - idle_ms).max(0.0) * 1e3 / r.calls as f64)
-                .collect(),
-        );
+        let net = |rounds: &[Round]| {
+            median(
+                rounds
+                    .iter()
+                    .map(|r| (r.server_cpu_ms - idle_ms).max(0.0) * 1e3 / r.calls as f64)
+                    .collect(),
+            )
+        };
+        let (net_invoke, net_read) = (net(&c), net(&d));
         let steady = figures("invoke API at 1000 req/s", c);
+        let read = figures("GET the function at 1000 req/s (HTTP floor)", d);
         WarmPath {
             server_idle_cpu_ms_per_s: idle_ms / seconds,
-            server_cpu_us_per_call_steady: net,
+            server_cpu_us_per_call_steady: net_invoke,
+            http_floor_cpu_us_per_call: net_read,
+            read,
             steady,
             concurrency: CONCURRENCY,
             seconds_per_round: seconds,
@@ -318,20 +346,21 @@ pub fn markdown(w: &WarmPath, baseline: Option<&WarmPath>) -> String {
         None => vec![("this", w)],
     };
     for (name, s) in &sides {
-        for p in [&s.invoke, &s.trigger, &s.steady] {
+        for p in [&s.invoke, &s.trigger, &s.steady, &s.read] {
             md += &format!(
                 "| {name} | {} | {:.0} | {:.3} | {:.3} | {:.1} |\n",
                 p.path, p.rps, p.p50_ms, p.p99_ms, p.server_cpu_us_per_call
             );
         }
     }
-    md += "\n| build | trigger / invoke rps (≥ 0.9) | trigger / invoke p99 (≤ 1.5) | server CPU µs/call at 1000 req/s, net of idle (≤ 40) | at saturation (gross) | idle server CPU ms/s |\n|---|---:|---:|---:|---:|---:|\n";
+    md += "\n| build | trigger / invoke rps (≥ 0.9) | trigger / invoke p99 (≤ 1.5) | server CPU µs/call at 1000 req/s, net of idle (≤ 40) | of which the HTTP floor (GET) | at saturation (gross) | idle server CPU ms/s |\n|---|---:|---:|---:|---:|---:|---:|\n";
     for (name, s) in &sides {
         md += &format!(
-            "| {name} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |\n",
+            "| {name} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
             s.trigger_over_invoke_rps,
             s.trigger_over_invoke_p99,
             s.server_cpu_us_per_call_steady,
+            s.http_floor_cpu_us_per_call,
             s.invoke.server_cpu_us_per_call,
             s.server_idle_cpu_ms_per_s
         );

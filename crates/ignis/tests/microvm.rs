@@ -14,6 +14,16 @@ mod common;
 use common::{wait_for, Reply, Server};
 use serde_json::{json, Value};
 
+/// The tests that boot VMs take turns. Under TCG a boot is CPU-bound for
+/// seconds: two such tests side by side on two cores (each booting one VM
+/// per runtime at once) pushed boots past the 30 s boot timeout and a
+/// guest's OOM kill past its call's deadline. Each test alone fits.
+static VMS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn vms_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    VMS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn skip() -> bool {
     std::env::var("IGNIS_SKIP_MICROVM_TESTS").as_deref() == Ok("1")
         || std::env::var("IGNIS_SKIP_DOCKER_TESTS").as_deref() == Ok("1")
@@ -147,6 +157,7 @@ fn functions_behave_the_same_in_microvms() {
     if skip() {
         return;
     }
+    let _turn = vms_to_myself();
     let s = Server::start(&["--stem-max", "2"]);
     let health = s.get("/api/v1/health").body;
     let vm = health["backends"]
@@ -291,6 +302,15 @@ fn functions_behave_the_same_in_microvms() {
         );
 
         // Memory hog: the guest kernel's OOM killer, reported as OutOfMemory.
+        // Under TCG a guest near its memory limit thrashes (code pages
+        // evicted and read back) for seconds before the OOM killer acts;
+        // on a busy machine that outran the 3 s deadline, so this call
+        // gets a longer one.
+        let r = s.put(
+            &format!("/api/v1/functions/{name}"),
+            &json!({"timeout_ms": 20000}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
         let r = s.invoke(name, &json!({"hog": true}));
         assert_eq!(r.status, 502, "{name}: {}", r.text);
         assert_eq!(r.body["error"]["type"], "OutOfMemory", "{name}: {}", r.text);
@@ -374,6 +394,7 @@ fn orphans_are_reaped_and_a_killed_vm_is_replaced() {
     if skip() {
         return;
     }
+    let _turn = vms_to_myself();
     let mut s = Server::start(&["--stem-max", "1"]);
     // The two runtimes side by side (one VM each, one core each under TCG).
     let cases = [

@@ -551,12 +551,12 @@ fn path_namespace(template: &str, uri_path: &str) -> String {
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
 }
 
-/// The middleware on every route.
 /// When the authentication middleware let a request through (with
 /// `--stage-timings` only): the start of the handler's stage.
 #[derive(Debug, Clone, Copy)]
 pub struct StageMark(pub std::time::Instant);
 
+/// The middleware on every route.
 pub async fn middleware(
     State(state): State<SharedState>,
     mut req: Request,

@@ -174,8 +174,7 @@ struct GatewayRequest<'a> {
     body: &'a [u8],
 }
 
-/// The API Gateway HTTP API payload format 2.0.
-/// The API Gateway HTTP API (v2) proxy event, borrowed from the request
+/// The API Gateway HTTP API (payload format 2.0) proxy event, borrowed from the request
 /// and written straight to JSON text (no `Value` tree in between).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

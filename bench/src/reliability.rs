@@ -534,7 +534,9 @@ const HEAVY: Runtime = Runtime {
     naive: &[],
 };
 
-const TRIGGER: Runtime = Runtime {
+/// The no-op behind an HTTP trigger (answers a proxy response); the
+/// warm-path bench uses it too.
+pub(crate) const TRIGGER: Runtime = Runtime {
     backend: "docker",
     name: "python",
     function: "noop-trigger",

@@ -19,21 +19,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::reliability::{hey, HeyRun, Target};
-use crate::{deploy_with, median, process_cpu_ms, start_server, Runtime, RUNTIMES};
-
-/// The function behind the trigger: the same no-op, answering a proxy
-/// response.
-const TRIGGER: Runtime = Runtime {
-    backend: "docker",
-    name: "python",
-    function: "noop-trigger",
-    runtime: "python3",
-    handler: "main.handler",
-    file: "main.py",
-    source: "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": \"{}\"}\n",
-    naive: &[],
-};
+use crate::reliability::{hey, HeyRun, Target, TRIGGER};
+use crate::{deploy_with, median, process_cpu_ms, start_server, RUNTIMES};
 
 const CONCURRENCY: usize = 32;
 

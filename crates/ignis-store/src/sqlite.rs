@@ -740,12 +740,27 @@ impl Store for SqliteStore {
                 "DELETE FROM metric_rollups WHERE minute < ?1",
                 [rollups_before_minute],
             )?;
-            let mut invocations = tx.execute(
-                "DELETE FROM invocations WHERE started_at_ms < ?1",
-                [invocations_before_ms],
-            )?;
-            // Records are appended in time order: the oldest have the
-            // smallest rowids.
+            // Records are appended as calls finish, so rowid order is time
+            // order but for calls that ran long: the old records are a
+            // prefix of the table. Its end is the first young record in
+            // rowid order, found by walking only the prefix, where a
+            // `WHERE started_at_ms < ?` read the whole table on every run
+            // (53 MB every 10 s in the soak). An old record written after a
+            // young one goes once the records before it are old too: kept
+            // longer by at most its call's duration, never deleted early.
+            let first_young: Option<i64> = tx
+                .query_row(
+                    "SELECT rowid FROM invocations WHERE started_at_ms >= ?1
+                     ORDER BY rowid LIMIT 1",
+                    [invocations_before_ms],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let mut invocations = match first_young {
+                Some(rowid) => tx.execute("DELETE FROM invocations WHERE rowid < ?1", [rowid])?,
+                None => tx.execute("DELETE FROM invocations", [])?,
+            };
+            // The record bound: the newest `max_invocations` are kept.
             invocations += tx.execute(
                 "DELETE FROM invocations WHERE rowid <= (SELECT max(rowid) FROM invocations) - ?1",
                 [max_invocations as i64],
@@ -1728,6 +1743,75 @@ mod tests {
     fn code(src: &str) -> Archive {
         let files: BTreeMap<_, _> = [("main.py".to_string(), src.to_string())].into();
         ignis_package::from_files(&files, 1 << 20).unwrap()
+    }
+
+    fn record(id: &str, started_at_ms: i64) -> InvocationRecord {
+        InvocationRecord {
+            namespace: "default".into(),
+            id: id.into(),
+            function: "f".into(),
+            version: 1,
+            backend: ignis_core::BackendKind::Docker,
+            trigger: ignis_core::Trigger::Api,
+            started_at_ms,
+            queue_ms: 0.0,
+            init_ms: None,
+            exec_ms: 1.0,
+            total_ms: 1.0,
+            start: None,
+            batch_size: 1,
+            status: InvocationStatus::Success,
+            error_type: None,
+            error_message: None,
+            error_stack: None,
+            response_bytes: 2,
+            peak_memory_bytes: None,
+            cpu_ms: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            logs_truncated: false,
+            sandbox_id: None,
+        }
+    }
+
+    async fn stored_ids(store: &SqliteStore) -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .list_invocations(&id("f"), 1000, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_the_old_prefix_and_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        // Written in the order calls finished: "c" ran long, so it started
+        // before the cutoff but was written after a young record.
+        let written = [("a", 10), ("b", 20), ("y1", 100), ("c", 30), ("y2", 110)];
+        let records = written.iter().map(|(i, t)| record(i, *t)).collect();
+        store.insert_invocations(records).await.unwrap();
+        // Nothing old: nothing goes.
+        assert_eq!(store.prune(0, 5, 1000).await.unwrap(), (0, 0));
+        assert_eq!(stored_ids(&store).await.len(), 5);
+        // The old prefix goes; the late old record waits for the next run
+        // after the records before it are old too, never a young one.
+        assert_eq!(store.prune(0, 50, 1000).await.unwrap(), (0, 2));
+        assert_eq!(stored_ids(&store).await, ["c", "y1", "y2"]);
+        assert_eq!(store.prune(0, 105, 1000).await.unwrap(), (0, 2));
+        assert_eq!(stored_ids(&store).await, ["y2"]);
+        // All old: the table empties.
+        assert_eq!(store.prune(0, 1000, 1000).await.unwrap(), (0, 1));
+        assert!(stored_ids(&store).await.is_empty());
+        // The bound keeps the newest records, whatever their times.
+        let records = (0..10).map(|i| record(&format!("n{i}"), 500 + i)).collect();
+        store.insert_invocations(records).await.unwrap();
+        assert_eq!(store.prune(0, 0, 4).await.unwrap(), (0, 6));
+        assert_eq!(stored_ids(&store).await, ["n6", "n7", "n8", "n9"]);
     }
 
     #[tokio::test]

@@ -1380,6 +1380,94 @@ fn check(ok: bool) -> &'static str {
     }
 }
 
+/// The warm path's goals (issue #16): each figure as it was measured when
+/// the issue was filed, as this run measures it, and the goal.
+fn warm_path_goals(r: &Report) -> String {
+    let mut s = String::from(
+        "\n## Warm-path goals (issue #16)\n\n| figure | when #16 was filed | this run | goal | |\n|---|---|---:|---|---|\n",
+    );
+    let mut row = |figure: &str, filed: &str, now: String, goal: &str, met: bool| {
+        s.push_str(&format!(
+            "| {figure} | {filed} | {now} | {goal} | {} |\n",
+            check(met)
+        ));
+    };
+    let load = |rt: &RuntimeReport, batch: u32, c: usize| {
+        rt.load
+            .iter()
+            .find(|l| l.batch_max_size == batch && l.concurrency == c)
+            .map_or(f64::NAN, |l| l.rps)
+    };
+    for (rt, filed, goal) in [("python", "0.28–0.31", 0.5), ("node", "0.50–0.69", 0.7)] {
+        if let Some(x) = r.runtimes.iter().find(|x| x.runtime == rt) {
+            let ratio = load(x, 1, 64) / x.floor_rps;
+            row(
+                &format!("warm / floor throughput, {rt} (no-op, unbatched, c=64)"),
+                filed,
+                format!("{ratio:.2}"),
+                &format!("≥ {goal}"),
+                ratio >= goal,
+            );
+        }
+    }
+    for (rt, filed) in [("python", "0.24–0.30 ms"), ("node", "0.24–0.46 ms")] {
+        if let Some(x) = r.runtimes.iter().find(|x| x.runtime == rt) {
+            let d = x.warm.p50_ms - x.floor.p50_ms;
+            row(
+                &format!("warm p50 − floor p50, {rt}"),
+                filed,
+                format!("{d:.3} ms"),
+                "≤ 0.1 ms",
+                d <= 0.1,
+            );
+        }
+    }
+    let w = &r.warm_path;
+    row(
+        "HTTP trigger / invoke API throughput (c=32)",
+        "0.73",
+        format!("{:.2}", w.trigger_over_invoke_rps),
+        "≥ 0.9",
+        w.trigger_over_invoke_rps >= 0.9,
+    );
+    row(
+        "HTTP trigger / invoke API p99 (c=32)",
+        "4.0 (28 ms vs 7 ms)",
+        format!("{:.2}", w.trigger_over_invoke_p99),
+        "≤ 1.5",
+        w.trigger_over_invoke_p99 <= 1.5,
+    );
+    let m = &r.metrics_overhead;
+    row(
+        "cost of recording on warm throughput (this run: one full run)",
+        "6.0% and 10.4% (full runs)",
+        format!("{:.1}%", m.overhead * 100.0),
+        "≤ 3% median of 5 full runs, none over 5%",
+        m.overhead <= 0.03,
+    );
+    if let Some(x) = r.runtimes.iter().find(|x| x.runtime == "python") {
+        let ratio = load(x, 32, 64) / load(x, 1, 64);
+        row(
+            "batched / unbatched throughput, python, batch 32, c=64",
+            "1.71–2.03x",
+            format!("{ratio:.2}x"),
+            "≥ 2.5x",
+            ratio >= 2.5,
+        );
+    }
+    row(
+        "server CPU per warm call (1000 req/s, net of idle)",
+        "not measured",
+        format!(
+            "{:.0} µs (of which {:.0} µs the HTTP floor)",
+            w.server_cpu_us_per_call_steady, w.http_floor_cpu_us_per_call
+        ),
+        "≤ 40 µs",
+        w.server_cpu_us_per_call_steady <= 40.0,
+    );
+    s
+}
+
 fn markdown(r: &Report) -> String {
     let mut s = format!(
         "# ignis benchmark\n\n{} on {}, image `{}`. Latency measured by the client, in ms; one run.\n\n",
@@ -1438,6 +1526,7 @@ fn markdown(r: &Report) -> String {
         &r.warm_path,
         r.warm_path_baseline.as_ref(),
     ));
+    s.push_str(&warm_path_goals(r));
     s.push_str("\n## Docker vs microVM\n\n");
     s.push_str(&virtualization_markdown(&r.virtualization));
     let m = &r.metrics_overhead;

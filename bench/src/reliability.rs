@@ -547,6 +547,18 @@ pub(crate) const TRIGGER: Runtime = Runtime {
     naive: &[],
 };
 
+/// The same behind an HTTP trigger, in Node.js.
+const NODE_TRIGGER: Runtime = Runtime {
+    backend: "docker",
+    name: "node",
+    function: "noop-trigger-js",
+    runtime: "nodejs",
+    handler: "index.handler",
+    file: "index.js",
+    source: "exports.handler = async () => ({ statusCode: 200, body: \"{}\" });\n",
+    naive: &[],
+};
+
 pub async fn run(
     http: &reqwest::Client,
     ignis: &Path,
@@ -573,13 +585,15 @@ pub async fn run(
     for rt in &RUNTIMES {
         deploy_with(http, &url, rt, light.clone()).await?;
     }
-    deploy_with(
-        http,
-        &url,
-        &TRIGGER,
-        json!({"max_concurrency": 8, "min_warm": 2, "route": "/noop"}),
-    )
-    .await?;
+    for (rt, route) in [(&TRIGGER, "/noop"), (&NODE_TRIGGER, "/noop-js")] {
+        deploy_with(
+            http,
+            &url,
+            rt,
+            json!({"max_concurrency": 8, "min_warm": 2, "route": route}),
+        )
+        .await?;
+    }
     deploy_with(
         http,
         &url,
@@ -603,13 +617,18 @@ pub async fn run(
         url: format!("{url}/fn/noop"),
         method: "POST",
     };
+    let js_trigger = Target {
+        name: "node trigger",
+        url: format!("{url}/fn/noop-js"),
+        method: "POST",
+    };
     let heavy = Target {
         name: "burn-py",
         url: invoke(&HEAVY),
         method: "POST",
     };
     // Warm-up: every pool grown and every path taken once.
-    for t in [&py, &js, &trigger] {
+    for t in [&py, &js, &trigger, &js_trigger] {
         let w = tokio::task::block_in_place(|| hey(t, 16, None, if short { 1.0 } else { 3.0 }))?;
         if w.answers() == 0 {
             bail!(
@@ -625,7 +644,7 @@ pub async fn run(
     let targets: Vec<&Target> = if short {
         vec![&py]
     } else {
-        vec![&py, &js, &trigger]
+        vec![&py, &js, &trigger, &js_trigger]
     };
     for t in targets {
         capacities.push(tokio::task::block_in_place(|| {

@@ -126,6 +126,38 @@ fn default_namespace() -> String {
 }
 
 impl InvocationRecord {
+    /// A successful warm API call of `function` in the default namespace
+    /// that took `total_ms` (all of it in the handler), with nothing else
+    /// known: the base that tests change the fields they look at from.
+    pub fn success(function: &str, id: &str, started_at_ms: i64, total_ms: f64) -> Self {
+        Self {
+            id: id.into(),
+            namespace: default_namespace(),
+            function: function.into(),
+            version: 1,
+            backend: BackendKind::Docker,
+            trigger: Trigger::Api,
+            started_at_ms,
+            queue_ms: 0.0,
+            init_ms: None,
+            exec_ms: total_ms,
+            total_ms,
+            start: Some(StartKind::Warm),
+            batch_size: 1,
+            status: InvocationStatus::Success,
+            error_type: None,
+            error_message: None,
+            error_stack: None,
+            response_bytes: 0,
+            peak_memory_bytes: None,
+            cpu_ms: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            logs_truncated: false,
+            sandbox_id: None,
+        }
+    }
+
     /// `function` or `namespace/function`: the metrics label.
     pub fn label(&self) -> std::borrow::Cow<'_, str> {
         crate::function::qualified(&self.namespace, &self.function)

@@ -95,35 +95,9 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ignis_core::{BackendKind, InvocationStatus, Trigger};
 
     fn record(i: usize) -> InvocationRecord {
-        InvocationRecord {
-            namespace: "default".into(),
-            id: format!("inv-{i}"),
-            function: "f".into(),
-            version: 1,
-            backend: BackendKind::Docker,
-            trigger: Trigger::Api,
-            started_at_ms: ignis_core::now_ms(),
-            queue_ms: 0.0,
-            init_ms: None,
-            exec_ms: 1.0,
-            total_ms: 1.0,
-            start: None,
-            batch_size: 1,
-            status: InvocationStatus::Success,
-            error_type: None,
-            error_message: None,
-            error_stack: None,
-            response_bytes: 2,
-            peak_memory_bytes: None,
-            cpu_ms: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            logs_truncated: false,
-            sandbox_id: None,
-        }
+        InvocationRecord::success("f", &format!("inv-{i}"), ignis_core::now_ms(), 1.0)
     }
 
     #[tokio::test]

@@ -344,34 +344,13 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ignis_core::{BackendKind, ErrorKind, Trigger};
+    use ignis_core::ErrorKind;
 
     fn rec(function: &str, at_ms: i64, total: f64, err: Option<ErrorKind>) -> InvocationRecord {
         InvocationRecord {
-            namespace: "default".into(),
-            id: String::new(),
-            function: function.into(),
-            version: 1,
-            backend: BackendKind::Docker,
-            trigger: Trigger::Api,
-            started_at_ms: at_ms,
-            queue_ms: 0.0,
-            init_ms: None,
-            exec_ms: total,
-            total_ms: total,
-            start: Some(StartKind::Warm),
-            batch_size: 1,
             status: InvocationStatus::from_error(err),
             error_type: err,
-            error_message: None,
-            error_stack: None,
-            response_bytes: 0,
-            peak_memory_bytes: None,
-            cpu_ms: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            logs_truncated: false,
-            sandbox_id: None,
+            ..InvocationRecord::success(function, "", at_ms, total)
         }
     }
 

@@ -1746,32 +1746,7 @@ mod tests {
     }
 
     fn record(id: &str, started_at_ms: i64) -> InvocationRecord {
-        InvocationRecord {
-            namespace: "default".into(),
-            id: id.into(),
-            function: "f".into(),
-            version: 1,
-            backend: ignis_core::BackendKind::Docker,
-            trigger: ignis_core::Trigger::Api,
-            started_at_ms,
-            queue_ms: 0.0,
-            init_ms: None,
-            exec_ms: 1.0,
-            total_ms: 1.0,
-            start: None,
-            batch_size: 1,
-            status: InvocationStatus::Success,
-            error_type: None,
-            error_message: None,
-            error_stack: None,
-            response_bytes: 2,
-            peak_memory_bytes: None,
-            cpu_ms: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            logs_truncated: false,
-            sandbox_id: None,
-        }
+        InvocationRecord::success("f", id, started_at_ms, 1.0)
     }
 
     async fn stored_ids(store: &SqliteStore) -> Vec<String> {

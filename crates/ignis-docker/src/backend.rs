@@ -30,6 +30,8 @@ const CHANNEL_DIR: &str = "/run/ignis";
 const SOCKET_NAME: &str = "channel.sock";
 /// The unprivileged user every sandbox runs as (`nobody`).
 const SANDBOX_USER: &str = "65534:65534";
+/// The CFS period of a sandbox's CPU quota (µs); see `create_body`.
+const CPU_PERIOD_US: i64 = 20_000;
 
 /// Settings of the Docker backend.
 #[derive(Debug, Clone)]
@@ -152,7 +154,14 @@ pub fn create_body(c: &DockerConfig, spec: &SandboxSpec, dir: &Path) -> Containe
             // Equal to `memory`: no swap on top of the limit.
             memory_swap: Some(memory),
             memory_swappiness: Some(0),
-            nano_cpus: Some((spec.cpus * 1e9) as i64),
+            // `cpus` as a CFS quota over a 20 ms period instead of Docker's
+            // `--cpus` (NanoCpus, a fixed 100 ms period): a sandbox that
+            // exhausts its share waits at most 20 ms × (1 − cpus) for the
+            // next period instead of up to 100 ms, so a CPU-bound call's
+            // latency stays close to work ÷ cpus (0.05 cpus gives the
+            // kernel's 1 ms minimum quota).
+            cpu_period: Some(CPU_PERIOD_US),
+            cpu_quota: Some((spec.cpus * CPU_PERIOD_US as f64).round() as i64),
             pids_limit: Some(c.pids_limit),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
@@ -205,8 +214,9 @@ pub fn run_flags(body: &ContainerCreateBody) -> Vec<String> {
         if let Some(m) = h.memory_swap {
             push("--memory-swap", format!("{m}b"));
         }
-        if let Some(c) = h.nano_cpus {
-            push("--cpus", format!("{}", c as f64 / 1e9));
+        if let (Some(period), Some(quota)) = (h.cpu_period, h.cpu_quota) {
+            push("--cpu-period", period.to_string());
+            push("--cpu-quota", quota.to_string());
         }
         if let Some(p) = h.pids_limit {
             push("--pids-limit", p.to_string());
@@ -633,7 +643,8 @@ mod tests {
                 "Memory": 134217728,
                 "MemorySwap": 134217728,
                 "MemorySwappiness": 0,
-                "NanoCpus": 500000000,
+                "CpuPeriod": 20000,
+                "CpuQuota": 10000,
                 "PidsLimit": 128,
                 "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}
             }
@@ -664,7 +675,7 @@ mod tests {
             "--init",
             "--memory 134217728b",
             "--memory-swap 134217728b",
-            "--cpus 0.5",
+            "--cpu-period 20000 --cpu-quota 10000",
             "--pids-limit 128",
             "--user 65534:65534",
             "--tmpfs /tmp:rw,nosuid,nodev,size=64m,mode=1777",

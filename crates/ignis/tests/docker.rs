@@ -440,6 +440,21 @@ fn fork_bomb_is_contained() {
 }
 
 #[test]
+fn cpus_is_a_quota_over_a_short_period() {
+    let Some(s) = docker_server() else { return };
+    // The kernel's own view from inside the sandbox: cgroup v1 files or
+    // v2's `cpu.max` ("quota period").
+    deploy(&s, "cpu-limit", "python3",
+        py("def read(p):\n    try:\n        return open(p).read().split()\n    except OSError:\n        return None\n\ndef handler(e, c):\n    v1 = [read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'), read('/sys/fs/cgroup/cpu/cpu.cfs_period_us')]\n    if v1[0] and v1[1]:\n        return [int(v1[0][0]), int(v1[1][0])]\n    q, p = read('/sys/fs/cgroup/cpu.max')\n    return [int(q), int(p)]\n"),
+        json!({"cpus": 0.25}));
+    let r = s.invoke("cpu-limit", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    // 0.25 CPUs over 20 ms, not Docker's 100 ms `--cpus` period: a sandbox
+    // out of quota waits at most 15 ms for more.
+    assert_eq!(r.body, json!([5000, 20000]), "{}", r.text);
+}
+
+#[test]
 fn no_network_and_read_only_root() {
     let Some(s) = docker_server() else { return };
     let port = s.url.rsplit(':').next().unwrap().to_string();

@@ -34,7 +34,7 @@ pub mod state;
 pub mod stems;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -214,6 +214,9 @@ struct Inner {
     recorder: Recorder,
     state: Mutex<State>,
     accepting: AtomicBool,
+    /// Sandbox removals started and not finished: shutdown waits for them,
+    /// so the process never exits with a container or VM half removed.
+    removing: AtomicUsize,
     /// Signalled whenever a call completes or a sandbox goes away.
     changed: Notify,
     observer: observe::Observer,
@@ -329,6 +332,7 @@ impl Engine {
             recorder,
             state: Mutex::new(state),
             accepting: AtomicBool::new(true),
+            removing: AtomicUsize::new(0),
             changed: Notify::new(),
             observer: observe::Observer::new(retention),
         });
@@ -650,47 +654,55 @@ impl Engine {
     }
 
     /// Stops taking calls, lets the ones in flight finish for up to `grace`,
-    /// then removes every sandbox.
+    /// then removes every sandbox: the idle ones, the ones still running
+    /// past the grace period, and the ones that finish booting meanwhile.
+    /// Returns once every removal has finished (or the boot timeout has
+    /// passed on top of the grace period, for a backend that hangs).
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.accepting.store(false, Ordering::SeqCst);
         self.inner.lock().accepting = false;
         let deadline = tokio::time::Instant::now() + grace;
-        loop {
-            let notified = self.inner.changed.notified();
-            let busy = {
-                let st = self.inner.lock();
-                st.functions
+        let drained = self
+            .inner
+            .wait_until(deadline, |st| {
+                !st.functions
                     .values()
                     .any(|fs| fs.active > 0 || !fs.queue.is_empty())
-            };
-            if !busy {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                tracing::warn!(
-                    "shutdown grace period over; killing sandboxes with calls in flight"
-                );
-                break;
-            }
+            })
+            .await;
+        if !drained {
+            tracing::warn!("shutdown grace period over; killing sandboxes with calls in flight");
         }
-        let handles: Vec<Arc<dyn SandboxHandle>> = {
-            let mut st = self.inner.lock();
+        let n = self.inner.with_state(|st, fx| {
             for fs in st.functions.values_mut() {
                 fs.idle.clear();
             }
             st.stems.drain();
-            st.sandboxes
+            let live: Vec<_> = st
+                .sandboxes
                 .iter()
-                .filter_map(|(_, r)| r.handle.clone())
-                .collect()
-        };
-        let n = handles.len();
-        let removals: Vec<_> = handles
-            .into_iter()
-            .map(|h| tokio::spawn(async move { h.destroy().await }))
-            .collect();
-        for r in removals {
-            let _ = r.await;
+                .filter_map(|(id, r)| Some((id.clone(), r.handle.clone()?)))
+                .collect();
+            let n = live.len();
+            for (id, handle) in live {
+                st.retire(id, handle, "server stopping", fx);
+            }
+            n
+        });
+        // A sandbox still booting has no handle yet: it is retired when its
+        // boot ends (nothing takes it once `accepting` is off).
+        let deadline = tokio::time::Instant::now() + self.inner.config.boot_timeout;
+        let inner = &self.inner;
+        let clean = inner
+            .wait_until(deadline, |st| {
+                st.sandboxes.is_empty() && inner.removing.load(Ordering::SeqCst) == 0
+            })
+            .await;
+        if !clean {
+            tracing::warn!(
+                left = self.inner.lock().sandboxes.len(),
+                "sandboxes still booting or being removed at exit"
+            );
         }
         tracing::info!(sandboxes = n, "engine stopped");
     }
@@ -701,6 +713,32 @@ impl Inner {
         // The state is only changed in short critical sections that do not
         // panic midway; a poisoned lock still holds consistent state.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes a sandbox, counted in `removing` until it is gone.
+    pub(crate) async fn destroy(&self, handle: &Arc<dyn SandboxHandle>) {
+        self.removing.fetch_add(1, Ordering::SeqCst);
+        handle.destroy().await;
+        self.removing.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `done` holds for the state, or `deadline`; true if it
+    /// held. Rechecked whenever `changed` is signalled.
+    async fn wait_until(
+        &self,
+        deadline: tokio::time::Instant,
+        done: impl Fn(&State) -> bool,
+    ) -> bool {
+        loop {
+            let notified = self.changed.notified();
+            if done(&self.lock()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return done(&self.lock());
+            }
+        }
     }
 
     /// Runs `f` on the state under its lock, then starts what it decided
@@ -774,7 +812,8 @@ impl Inner {
                     });
                 }
                 Effect::Destroy(handle) => {
-                    tokio::spawn(async move { handle.destroy().await });
+                    let inner = self.clone();
+                    tokio::spawn(async move { inner.destroy(&handle).await });
                 }
                 Effect::Refuse {
                     function,

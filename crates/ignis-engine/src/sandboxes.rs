@@ -143,4 +143,12 @@ impl Sandboxes {
     pub fn iter(&self) -> impl Iterator<Item = (&SandboxId, &SandboxRecord)> {
         self.records.iter()
     }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
 }

@@ -40,7 +40,7 @@ impl Inner {
                 match self.init(&mut sandbox).await {
                     Ok(()) => Ok(sandbox),
                     Err(e) => {
-                        sandbox.handle.destroy().await;
+                        self.destroy(&sandbox.handle).await;
                         Err(e)
                     }
                 }
@@ -71,7 +71,7 @@ impl Inner {
         let result = match self.init(&mut sandbox).await {
             Ok(()) => Ok(sandbox),
             Err(e) => {
-                sandbox.handle.destroy().await;
+                self.destroy(&sandbox.handle).await;
                 Err(e)
             }
         };
@@ -180,7 +180,7 @@ impl Inner {
         let booted = booted.map_err(|e| CallError::Start(Arc::new(e)))?;
         if !registered {
             // Forgotten while booting: the server is shutting down.
-            booted.handle.destroy().await;
+            self.destroy(&booted.handle).await;
             return Err(CallError::ShuttingDown);
         }
         Ok((booted.handle, booted.channel))

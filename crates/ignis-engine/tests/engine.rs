@@ -403,6 +403,41 @@ async fn shutdown_finishes_calls_in_flight_then_removes_sandboxes() {
     );
 }
 
+/// A call that ends during the drain retires its sandbox, and a stem cell
+/// still booting at the signal is retired when its boot ends: shutdown
+/// returns only once both are removed, however long removal takes. (It
+/// returned early once, and the process exited with containers left.)
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_for_removals_and_for_boots_in_progress() {
+    let h = harness(with_stems()).await;
+    h.fake.state.destroy_delay_ms.store(300, Ordering::SeqCst);
+    let f = deploy(&h, "f", FunctionPatch::default()).await;
+    h.engine.prepare(std::slice::from_ref(&f));
+    ticks(1).await;
+    assert_eq!(h.engine.pools().stem_cells[0].ready, 1);
+    // The call takes the stem cell; its replacement boots slowly.
+    h.fake.state.boot_delay_ms.store(2000, Ordering::SeqCst);
+    let running = tokio::spawn({
+        let (e, f) = (h.engine.clone(), f.clone());
+        async move { e.invoke(f, ev(r#"{"sleep_ms": 500}"#), Trigger::Api).await }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        h.fake.state.boots.load(Ordering::SeqCst),
+        2,
+        "the refill boot started"
+    );
+    h.engine.shutdown(Duration::from_secs(5)).await;
+    assert!(running.await.unwrap().result.is_ok());
+    assert_eq!(h.fake.state.alive_ids(), Vec::<String>::new());
+    assert_eq!(h.fake.state.alive.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        h.fake.state.destroyed.load(Ordering::SeqCst),
+        2,
+        "both sandboxes booted were removed"
+    );
+}
+
 /// Stem cells on: one per key at first, up to four.
 fn with_stems() -> EngineConfig {
     EngineConfig {

@@ -35,6 +35,8 @@ use crate::{
 pub struct FakeState {
     /// Simulated boot time in milliseconds.
     pub boot_delay_ms: AtomicU64,
+    /// Simulated removal time in milliseconds (Docker takes tens).
+    pub destroy_delay_ms: AtomicU64,
     /// The next N boots fail (the backend failing).
     pub failing_boots: AtomicUsize,
     /// The next boot's bootstrap dies at start, for this reason (e.g. out
@@ -199,6 +201,10 @@ impl SandboxHandle for FakeSandbox {
 
     async fn destroy(&self) {
         self.kill().await;
+        let delay = self.state.destroy_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         if !self.destroyed.swap(true, Ordering::SeqCst) {
             self.state.destroyed.fetch_add(1, Ordering::SeqCst);
             self.state.alive.fetch_sub(1, Ordering::SeqCst);

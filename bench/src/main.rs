@@ -478,7 +478,8 @@ struct CompareReport {
     runtimes: Vec<CompareRuntime>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median (the mean of the middle two for an even count; NaN for none).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     match v.len() {
         0 => f64::NAN,
@@ -1344,15 +1345,6 @@ async fn compare(
             }
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     Ok((median(on_runs), median(off_runs)))
 }
 

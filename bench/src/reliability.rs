@@ -85,6 +85,7 @@ impl HeyRun {
 }
 
 /// One target of the load: a URL that answers a POST of `{}`.
+#[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) name: &'static str,
     pub(crate) url: String,
@@ -492,38 +493,27 @@ fn noisy(light: &Target, heavy: &Target, rounds: usize, seconds: f64) -> anyhow:
     let light_rate = 100.0;
     let (mut light_alone, mut light_beside, mut heavies) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        light_alone.push(hey(light, 4, Some(light_rate), seconds)?);
+        let alone = hey(light, 4, Some(light_rate), seconds)?;
         let heavy_thread = {
-            let heavy = Target {
-                name: heavy.name,
-                url: heavy.url.clone(),
-                method: heavy.method,
-            };
+            let heavy = heavy.clone();
             // Starts the saturation slightly before the light load and ends
             // it after, so the whole light window is beside it.
             std::thread::spawn(move || hey(&heavy, 64, None, seconds + 2.0))
         };
         std::thread::sleep(Duration::from_secs(1));
-        light_beside.push(hey(light, 4, Some(light_rate), seconds)?);
-        heavies.push(
-            heavy_thread
-                .join()
-                .map_err(|_| anyhow::anyhow!("the heavy load's thread panicked"))??,
-        );
-        let (a, b, h) = (
-            light_alone.last().map_or(0.0, |r: &HeyRun| r.p99_ms),
-            light_beside.last().map_or(0.0, |r: &HeyRun| r.p99_ms),
-            heavies.last().map_or(0.0, |r: &HeyRun| r.rps),
-        );
+        let beside = hey(light, 4, Some(light_rate), seconds)?;
+        let saturated = heavy_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the heavy load's thread panicked"))??;
         eprintln!(
-            "  light p99 alone {a:.1} ms, beside the heavy one {b:.1} ms (heavy {h:.0} req/s)"
+            "  light p99 alone {:.1} ms, beside the heavy one {:.1} ms (heavy {:.0} req/s)",
+            alone.p99_ms, beside.p99_ms, saturated.rps
         );
+        light_alone.push(alone);
+        light_beside.push(beside);
+        heavies.push(saturated);
     }
-    let median = |runs: &[HeyRun]| {
-        let mut p: Vec<f64> = runs.iter().map(|r| r.p99_ms).collect();
-        p.sort_by(f64::total_cmp);
-        p.get(p.len() / 2).copied().unwrap_or(f64::NAN)
-    };
+    let median = |runs: &[HeyRun]| crate::median(runs.iter().map(|r| r.p99_ms).collect());
     let (alone_p99_ms, beside_p99_ms) = (median(&light_alone), median(&light_beside));
     Ok(Noisy {
         light_rate,

@@ -284,19 +284,6 @@ impl DockerBackend {
         &self.config
     }
 
-    async fn remove_container(docker: &Docker, name: &str) {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            ..Default::default()
-        };
-        if let Err(e) = docker.remove_container(name, Some(options)).await {
-            if !is_not_found(&e) {
-                tracing::warn!(container = name, error = %e, "could not remove container");
-            }
-        }
-    }
-
     /// Containers of this server, by their label's filter.
     async fn containers(
         &self,
@@ -315,6 +302,24 @@ impl DockerBackend {
             .list_containers(Some(options))
             .await
             .map_err(backend_err)
+    }
+}
+
+/// Removes a container (and its volumes); true when it is gone, also when
+/// it already was.
+pub(crate) async fn remove_container(docker: &Docker, name: &str) -> bool {
+    let options = RemoveContainerOptions {
+        force: true,
+        v: true,
+        ..Default::default()
+    };
+    match docker.remove_container(name, Some(options)).await {
+        Ok(()) => true,
+        Err(e) if is_not_found(&e) => true,
+        Err(e) => {
+            tracing::warn!(container = name, error = %e, "could not remove container");
+            false
+        }
     }
 }
 
@@ -407,7 +412,7 @@ impl Backend for DockerBackend {
         let orphans = self.containers(true).await?;
         for c in &orphans {
             if let Some(id) = &c.id {
-                Self::remove_container(&self.docker, id).await;
+                remove_container(&self.docker, id).await;
             }
         }
         // Channel directories of the previous run.
@@ -522,7 +527,10 @@ impl SandboxHandle for DockerSandbox {
             return;
         }
         self.killed.store(true, Ordering::SeqCst);
-        DockerBackend::remove_container(&self.docker, self.target()).await;
+        if !remove_container(&self.docker, self.target()).await {
+            // The engine is down: removed once it answers again.
+            self.events.remove_later(self.target().to_string());
+        }
         if let Some(id) = self.container_id.get() {
             self.events.forget(id);
         }

@@ -32,6 +32,9 @@ pub struct Events {
     /// waiting for one only delays the caller.
     connected: AtomicBool,
     changed: Notify,
+    /// Containers whose removal failed (the engine was down): removed when
+    /// the engine answers again, so none outlives the engine's restart.
+    orphans: Mutex<Vec<String>>,
     /// Sandbox ids of containers that died, for the engine.
     pub died: tokio::sync::broadcast::Sender<String>,
 }
@@ -42,6 +45,7 @@ impl Default for Events {
             deaths: Mutex::default(),
             connected: AtomicBool::new(true),
             changed: Notify::new(),
+            orphans: Mutex::default(),
             died: tokio::sync::broadcast::channel(256).0,
         }
     }
@@ -185,7 +189,21 @@ impl Events {
             self.record(id, "die", None);
             let _ = self.died.send(sandbox.clone());
         }
+        let orphans = std::mem::take(&mut *self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
+        for name in orphans {
+            if !crate::backend::remove_container(docker, &name).await {
+                self.remove_later(name);
+            }
+        }
         Ok(dead.len())
+    }
+
+    /// Remembers a container whose removal failed, for the next reconcile.
+    pub fn remove_later(&self, name: String) {
+        self.orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name);
     }
 
     /// The tracked containers (id, sandbox) that `listed` (id → state)

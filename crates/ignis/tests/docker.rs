@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Reply, Server};
+use common::{containers_of_instance, wait_for, Reply, Server};
 use serde_json::{json, Value};
 
 fn docker_server() -> Option<Server> {
@@ -717,10 +717,7 @@ fn sigterm_drains_and_removes_sandboxes() {
 
 /// Sandbox ids of this server's containers.
 fn sandboxes_of(s: &Server) -> Vec<String> {
-    let instance = s.get("/api/v1/health").body["instance"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let instance = s.instance();
     let out = std::process::Command::new("docker")
         .args([
             "ps",
@@ -1118,10 +1115,7 @@ fn sigterm_under_load_drains_in_flight_and_refuses_new() {
     wait_for("four warm sandboxes", 60, || {
         s.get("/api/v1/pools").body["functions"][0]["sandboxes"]["idle"].as_u64() >= Some(4)
     });
-    let instance = s.get("/api/v1/health").body["instance"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let instance = s.instance();
     // (start, end, outcome): an HTTP status and error type, or None when no
     // answer came (the port closed after the drain).
     type Seen = (Instant, Instant, Option<(u16, String)>, u64);
@@ -1192,17 +1186,9 @@ fn sigterm_under_load_drains_in_flight_and_refuses_new() {
         seen.len()
     );
     assert!(in_flight >= 1, "no call was in flight at the signal");
-    let left = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=io.ignis.instance={instance}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+    assert_eq!(
+        containers_of_instance(&instance, &[]),
+        Vec::<String>::new(),
         "containers left after the drain"
     );
 }

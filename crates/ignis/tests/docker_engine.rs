@@ -108,10 +108,7 @@ fn the_docker_engine_killed_and_restarted_under_load() {
     assert!(engine_up(), "no Docker engine: run scripts/deps.sh");
     let _back = EngineBack;
     let mut s = Server::start(&["--stem-max", "2", "--no-microvm"]);
-    let instance = s.get("/api/v1/health").body["instance"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let instance = s.instance();
     s.deploy(&py("steady", json!({"min_warm": 1, "max_concurrency": 2})));
     wait_for("a warm sandbox and stem cells", 60, || {
         let p = s.get("/api/v1/pools").body;
@@ -244,18 +241,13 @@ fn the_docker_engine_killed_and_restarted_under_load() {
     // The containers the engine's restart stopped are removed, also those
     // whose removal failed while it was down (they were left behind once),
     // and a clean stop leaves none.
-    let containers = |status: Option<&str>| {
-        let label = format!("label=io.ignis.instance={instance}");
-        let mut args = vec!["ps", "-aq", "--filter", label.as_str()];
-        if let Some(st) = status {
-            args.extend(["--filter", st]);
-        }
-        let out = Command::new("docker").args(&args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     wait_for("no stopped container of this server left", 30, || {
-        containers(Some("status=exited")).is_empty()
+        containers_of_instance(&instance, &["status=exited"]).is_empty()
     });
     assert!(s.terminate().success());
-    assert_eq!(containers(None), "", "containers left after the stop");
+    assert_eq!(
+        containers_of_instance(&instance, &[]),
+        Vec::<String>::new(),
+        "containers left after the stop"
+    );
 }

@@ -452,10 +452,7 @@ fn sandboxes_killed_at_random_under_load() {
             })
         })
         .collect();
-    let instance = s.get("/api/v1/health").body["instance"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let instance = s.instance();
     let mut kills = 0;
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     for _ in 0..12 {

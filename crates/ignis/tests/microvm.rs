@@ -478,10 +478,7 @@ fn orphans_are_reaped_and_a_killed_vm_is_replaced() {
 
     // `kill -9` of the server: its VMs outlive it (QEMU is not told), and
     // the restart on the same data directory kills every one of them.
-    let instance = s.get("/api/v1/health").body["instance"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let instance = s.instance();
     let marker = format!("ignis.instance={instance} ");
     let vm_pids = || -> Vec<String> {
         std::fs::read_dir("/proc")

@@ -302,6 +302,31 @@ pub fn image_dir() -> String {
     })
 }
 
+impl Server {
+    /// This server run's instance id, as its containers are labelled.
+    pub fn instance(&self) -> String {
+        self.get("/api/v1/health").body["instance"]
+            .as_str()
+            .expect("health names the instance")
+            .to_string()
+    }
+}
+
+/// Ids of the containers (any state) labelled with `instance`, narrowed by
+/// more `docker ps` filters (`status=exited`, say).
+pub fn containers_of_instance(instance: &str, filters: &[&str]) -> Vec<String> {
+    let label = format!("label=io.ignis.instance={instance}");
+    let mut args = vec!["ps", "-aq", "--filter", label.as_str()];
+    for f in filters {
+        args.extend(["--filter", f]);
+    }
+    let out = Command::new("docker").args(&args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Polls `cond` every 100 ms until it holds; fails the test after `secs`.
 pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
